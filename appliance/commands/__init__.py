@@ -1,0 +1,1 @@
+"""One module per ``sunbox`` subcommand group; each exposes ``register(subparsers, common)``."""

@@ -1,0 +1,531 @@
+"""Site configuration: one TOML file, validated by pydantic, overridable by environment.
+
+Every key a user can write is declared here, with its unit in its name and its rule in its
+validator, so a typo or an impossible value stops the box at start with a one-line message
+instead of misbehaving at night. Environment variables ``SUNBOX_<SECTION>__<KEY>`` override the
+file: this is how balena device variables reach the box (see ``env_overrides``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import time
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "SUNBOX_"
+DEFAULT_CONFIG_NAME = "sunbox.toml"
+DEMO_CONFIG_RESOURCE = "demo_config.toml"
+
+
+class ConfigError(Exception):
+    """A configuration mistake, with a one-line message naming field, value and rule."""
+
+
+class _Section(BaseModel):
+    """Base of every config section: unknown keys are errors (typos must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SiteConfig(_Section):
+    name: str = Field(default="sunbox-demo", min_length=1, max_length=64)
+    lat: float = Field(default=-0.0917, ge=-90, le=90)
+    lon: float = Field(default=34.768, ge=-180, le=180)
+    altitude_m: float = Field(default=1131.0, ge=-450, le=9000)
+    tz: str = "Africa/Nairobi"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
+            raise ValueError("must be letters, digits, '.', '_' or '-' (it names the box)")
+        return value
+
+    @field_validator("tz")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as 'Africa/Nairobi'") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+
+TrackerKind = Literal["fixed", "single_axis", "dual_axis"]
+
+
+class ArrayConfig(_Section):
+    dc_kw: float = Field(default=3.0, gt=0, le=1000)
+    tracker: TrackerKind = "dual_axis"
+    tilt_deg: float = Field(default=10.0, ge=0, le=90)
+    azimuth_deg: float = Field(default=180.0, ge=0, lt=360)
+    axis_azimuth_deg: float = Field(default=0.0, ge=0, lt=360)
+    axis_tilt_deg: float = Field(default=0.0, ge=0, le=45)
+    max_angle_deg: float = Field(default=60.0, gt=0, le=90)
+    gcr: float = Field(default=0.35, gt=0, lt=1)
+    backtrack: bool = True
+    dual_axis_max_tilt_deg: float = Field(default=80.0, gt=0, le=90)
+    losses_pct: float = Field(default=14.0, ge=0, lt=100)
+    inverter_ac_kw: float | None = Field(default=None, gt=0, le=1000)
+    inverter_efficiency_pct: float = Field(default=96.0, gt=50, le=100)
+    temp_coeff_pct_per_c: float = Field(default=-0.37, ge=-1.0, le=0.0)
+    albedo: float = Field(default=0.2, ge=0, le=1)
+
+    @property
+    def ac_limit_w(self) -> float:
+        """Inverter/MPPT output limit; without a rating, DC/AC ratio 1.0 (a tracker box)."""
+        return (self.inverter_ac_kw if self.inverter_ac_kw is not None else self.dc_kw) * 1000.0
+
+
+class BatteryConfig(_Section):
+    capacity_wh: float = Field(default=10000.0, gt=0, le=10_000_000)
+    soc_min_pct: float = Field(default=10.0, ge=0, le=100)
+    soc_max_pct: float = Field(default=100.0, ge=0, le=100)
+    reserve_pct: float = Field(default=30.0, ge=0, le=100)
+    charge_max_w: float = Field(default=3000.0, gt=0)
+    discharge_max_w: float = Field(default=3000.0, gt=0)
+    efficiency: float = Field(default=0.95, gt=0.5, le=1.0)
+    chemistry: Literal["lifepo4", "nmc", "lead_acid"] = "lifepo4"
+    initial_soc_pct: float = Field(default=60.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered_levels(self) -> BatteryConfig:
+        if self.soc_max_pct <= self.soc_min_pct:
+            raise ValueError(
+                f"soc_max_pct ({self.soc_max_pct:g}) must be above soc_min_pct ({self.soc_min_pct:g})"
+            )
+        if self.reserve_pct < self.soc_min_pct:
+            raise ValueError(
+                f"reserve_pct ({self.reserve_pct:g}) must be at or above soc_min_pct "
+                f"({self.soc_min_pct:g})"
+            )
+        if self.reserve_pct >= self.soc_max_pct:
+            raise ValueError(
+                f"reserve_pct ({self.reserve_pct:g}) must be below soc_max_pct ({self.soc_max_pct:g})"
+            )
+        return self
+
+    @property
+    def reserve_wh(self) -> float:
+        return self.capacity_wh * self.reserve_pct / 100.0
+
+    @property
+    def one_way_efficiency(self) -> float:
+        """Round-trip efficiency split evenly between charge and discharge."""
+        return float(self.efficiency**0.5)
+
+
+class ComputeConfig(_Section):
+    idle_w: float = Field(default=40.0, ge=0)
+    max_w: float = Field(default=300.0, gt=0)
+    # Wall power at 0, 10, ..., 100 % load as fractions of (max_w - idle_w) above idle. The
+    # default is the median shape of the SPECpower_ssj2008 small servers in field_data/compute.
+    power_curve: list[float] = Field(
+        default=[0.0, 0.17, 0.29, 0.39, 0.48, 0.56, 0.64, 0.72, 0.8, 0.89, 1.0],
+        min_length=2,
+    )
+    cpu_count: int | None = Field(default=None, ge=1, le=4096)
+    cgroup_root: str = "/sys/fs/cgroup"
+    jobs_dir: str = "jobs"
+
+    @model_validator(mode="after")
+    def _curve_is_monotone(self) -> ComputeConfig:
+        if self.max_w < self.idle_w:
+            raise ValueError(f"max_w ({self.max_w:g}) must be at or above idle_w ({self.idle_w:g})")
+        curve = self.power_curve
+        if curve[0] != 0.0 or abs(curve[-1] - 1.0) > 1e-9:
+            raise ValueError("power_curve must start at 0.0 and end at 1.0")
+        if any(b < a for a, b in zip(curve, curve[1:], strict=False)):
+            raise ValueError("power_curve must not decrease")
+        return self
+
+
+class LoadsConfig(_Section):
+    base_w: float = Field(default=25.0, ge=0)
+
+
+DeviceRole = Literal["inverter", "battery", "meter", "mppt", "room_sensor", "damper"]
+DeviceMap = Literal["sunspec", "victron", "generic"]
+
+
+class WriteLimit(_Section):
+    """Allowed range of one writable point, in its engineering unit (after scaling)."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WriteLimit:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max:g}) must be at or above min ({self.min:g})")
+        return self
+
+
+class RegisterPoint(_Section):
+    """A single register for the `generic` map (room sensors, dampers, relays)."""
+
+    address: int = Field(ge=0, le=65535)
+    kind: Literal["holding", "input", "coil"] = "holding"
+    type: Literal["int16", "uint16", "int32", "uint32", "float32"] = "int16"
+    scale: float = Field(default=1.0, gt=0)
+    unit: str = ""
+    writable: bool = False
+
+
+class DeviceConfig(_Section):
+    name: str = Field(min_length=1, max_length=64)
+    role: DeviceRole
+    transport: Literal["tcp", "rtu"] = "tcp"
+    host: str = "127.0.0.1"
+    port: int = Field(default=502, ge=1, le=65535)
+    serial_port: str | None = None
+    baudrate: int = Field(default=9600, ge=300, le=1_000_000)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    unit_id: int = Field(default=1, ge=0, le=255)
+    map: DeviceMap = "sunspec"
+    timeout_s: float = Field(default=1.0, gt=0, le=1.0)
+    poll_interval_s: float = Field(default=2.0, gt=0, le=3600)
+    stale_after_s: float = Field(default=15.0, gt=0, le=86400)
+    # SunSpec base address if known (skips discovery); Victron: unit of the VE.Bus inverter.
+    sunspec_base: int | None = Field(default=None, ge=0, le=65535)
+    vebus_unit_id: int = Field(default=227, ge=0, le=255)
+    # Sign of the device's battery power: +1 when it reports charging as positive (Victron and
+    # our SunSpec simulator), -1 when the vendor documents discharge as positive.
+    battery_power_sign: Literal[1, -1] = 1
+    # Writable points and their ranges, by point key ("124.MinRsvPct", "802.SoCRsvMin",
+    # "victron.2901", "damper"); a point without a limit here is never written.
+    limits: dict[str, WriteLimit] = Field(default_factory=dict)
+    # Registers of a `generic` device, by channel name (e.g. room_temp_c, damper_pct).
+    points: dict[str, RegisterPoint] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> DeviceConfig:
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("transport 'rtu' needs serial_port (e.g. /dev/ttyUSB0)")
+        if self.map == "generic" and not self.points:
+            raise ValueError("map 'generic' needs [devices.points] describing its registers")
+        return self
+
+
+class ControlConfig(_Section):
+    period_s: float = Field(default=2.0, ge=1.0, le=5.0)
+    stale_after_s: float = Field(default=15.0, gt=0, le=3600)
+    reserve_margin_pct: float = Field(default=5.0, ge=0.5, le=50)
+    min_dwell_s: float = Field(default=120.0, ge=0, le=86400)
+    telemetry_interval_s: float = Field(default=10.0, ge=1.0, le=3600)
+    write_reserve_to_bms: bool = True
+
+
+class StoreConfig(_Section):
+    raw_keep_h: float = Field(default=48.0, gt=0)
+    minute_keep_days: float = Field(default=31.0, gt=0)
+    quarter_keep_days: float = Field(default=800.0, gt=0)
+    events_keep_days: float = Field(default=400.0, gt=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+
+
+class ForecastConfig(_Section):
+    step_min: int = Field(default=15, ge=1, le=60)
+    horizon_h: int = Field(default=48, ge=1, le=240)
+    history_days: int = Field(default=60, ge=1, le=3650)
+    nowcast_h: float = Field(default=4.0, ge=0, le=24)
+    weather_file: str | None = None
+
+
+class PlannerConfig(_Section):
+    horizon_h: int = Field(default=48, ge=1, le=168)
+    slot_min: int = Field(default=15, ge=1, le=60)
+    replan_min: float = Field(default=15.0, gt=0, le=1440)
+    admission: Literal["conservative", "expected", "optimistic"] = "conservative"
+    solver_time_limit_s: float = Field(default=2.0, gt=0, le=60)
+    curtailment_penalty_per_kwh: float = Field(default=0.05, ge=0)
+    deviation_replan_pct: float = Field(default=25.0, gt=0)
+    min_on_s: float = Field(default=300.0, ge=0)
+    min_off_s: float = Field(default=300.0, ge=0)
+
+
+class HeatDeviceRef(_Section):
+    device: str
+    point: str
+
+
+class HeatConfig(_Section):
+    enabled: bool = False
+    setpoint_c: float = Field(default=20.0, ge=5, le=35)
+    band_c: float = Field(default=1.0, gt=0, le=10)
+    wanted: list[tuple[str, str]] = Field(default_factory=lambda: [("18:00", "07:00")])
+    room_r_k_per_w: float = Field(default=0.01, gt=0, le=10)
+    room_c_j_per_k: float = Field(default=8.0e6, gt=0, le=1e10)
+    # 2R2C extension (fitted by `sunbox heat fit`); None means the 1R1C model.
+    room_r2_k_per_w: float | None = Field(default=None, gt=0)
+    room_c2_j_per_k: float | None = Field(default=None, gt=0)
+    heat_value_per_kwh: float = Field(default=0.5, ge=0)
+    damper: str | None = None  # device name (role damper) driving the damper/fan/valve
+    damper_modulating: bool = False
+    room_sensor: str | None = None  # device name (role room_sensor)
+    outdoor_source: Literal["sensor", "weather", "none"] = "weather"
+    sensor_stale_after_s: float = Field(default=120.0, gt=0)
+
+    @field_validator("wanted")
+    @classmethod
+    def _local_times(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for start, end in value:
+            for text in (start, end):
+                try:
+                    time.fromisoformat(text)
+                except ValueError as exc:
+                    raise ValueError(f"'{text}' is not a local time HH:MM") from exc
+        return value
+
+
+LinkKind = Literal["cellular", "satellite_broadband", "satellite_sbd"]
+
+
+class LinkConfig(_Section):
+    name: str = Field(min_length=1, max_length=64)
+    kind: LinkKind
+    transport: Literal["http", "mqtt", "sbd"] = "http"
+    url: str | None = None  # http(s)://hub/..., mqtt://host:port
+    serial_port: str | None = None  # SBD modem
+    baudrate: int = Field(default=19200, ge=300)
+    daily_budget_bytes: int = Field(default=5_000_000, ge=0)
+    cost_per_mb: float = Field(default=0.0, ge=0)
+    modem_power_w: float = Field(default=5.0, ge=0)
+    windows: list[tuple[str, str]] = Field(default_factory=list)  # local; empty = always
+    max_message_bytes: int = Field(default=1_000_000, ge=16)
+    max_inbound_bytes: int | None = Field(default=None, ge=16)
+    enabled: bool = True
+
+
+class SyncConfig(_Section):
+    hub_url: str | None = None
+    box_token: str | None = None
+    interval_s: float = Field(default=60.0, gt=0)
+    telemetry_interval_s: float = Field(default=300.0, gt=0)
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    session_ttl_h: float = Field(default=12.0, gt=0)
+    language: str = "en"
+
+
+class FleetConfig(_Section):
+    update_min_soc_pct: float = Field(default=50.0, ge=0, le=100)
+    lock_path: str = "/tmp/balena/updates.lock"
+    health_interval_s: float = Field(default=900.0, gt=0)
+
+
+class SunboxConfig(_Section):
+    """The whole site: what the box is, where it stands, what it drives."""
+
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    array: ArrayConfig = Field(default_factory=ArrayConfig)
+    battery: BatteryConfig = Field(default_factory=BatteryConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    loads: LoadsConfig = Field(default_factory=LoadsConfig)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+    control: ControlConfig = Field(default_factory=ControlConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    heat: HeatConfig = Field(default_factory=HeatConfig)
+    links: list[LinkConfig] = Field(default_factory=list)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
+
+    @model_validator(mode="after")
+    def _cross_section_rules(self) -> SunboxConfig:
+        names = [d.name for d in self.devices]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"device names must be unique; '{dupes[0]}' appears twice")
+        link_names = [link.name for link in self.links]
+        if len(set(link_names)) != len(link_names):
+            raise ValueError("link names must be unique")
+        for ref_name, ref in (("heat.damper", self.heat.damper), ("heat.room_sensor", self.heat.room_sensor)):
+            if ref is not None and ref not in names:
+                raise ValueError(f"{ref_name} names device '{ref}', which is not in [[devices]]")
+        return self
+
+    def device(self, name: str) -> DeviceConfig:
+        for dev in self.devices:
+            if dev.name == name:
+                return dev
+        raise KeyError(name)
+
+    def devices_with_role(self, role: str) -> list[DeviceConfig]:
+        return [d for d in self.devices if d.role == role]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Parse an environment value as a TOML literal (number, bool, array); else a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Merge ``SUNBOX_<SECTION>__<KEY>`` variables into raw config data.
+
+    Lists of tables are addressed by index or by their ``name``:
+    ``SUNBOX_DEVICES__INVERTER__PORT=1502`` or ``SUNBOX_DEVICES__0__PORT=1502``.
+    Keys are case-insensitive (balena variables are usually upper case).
+    """
+    merged: dict[str, Any] = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+                              for k, v in data.items()}
+    for env_key in sorted(environ):
+        if not env_key.startswith(ENV_PREFIX) or "__" not in env_key:
+            continue
+        path = [p.lower() for p in env_key[len(ENV_PREFIX):].split("__")]
+        if any(not p for p in path):
+            raise ConfigError(f"config error: {env_key}: empty part in variable name")
+        _set_path(merged, path, _parse_env_value(environ[env_key]), env_key)
+    return merged
+
+
+def _set_path(root: dict[str, Any], path: list[str], value: Any, origin: str) -> None:
+    node: Any = root
+    for i, part in enumerate(path[:-1]):
+        if isinstance(node, dict):
+            child = node.get(part)
+            if child is None:
+                child = {}
+                node[part] = child
+            elif isinstance(child, list):
+                child = [dict(x) if isinstance(x, dict) else x for x in child]
+                node[part] = child
+            elif isinstance(child, dict):
+                child = dict(child)
+                node[part] = child
+            node = child
+        elif isinstance(node, list):
+            idx = _list_index(node, part, origin)
+            node[idx] = dict(node[idx])
+            node = node[idx]
+        else:
+            raise ConfigError(f"config error: {origin}: '{'.'.join(path[:i + 1])}' is not a section")
+    last = path[-1]
+    if isinstance(node, dict):
+        node[last] = value
+    elif isinstance(node, list):
+        node[_list_index(node, last, origin)] = value
+    else:
+        raise ConfigError(f"config error: {origin}: cannot set '{'.'.join(path)}'")
+
+
+def _list_index(items: list[Any], part: str, origin: str) -> int:
+    if part.isdigit():
+        idx = int(part)
+        if idx < len(items):
+            return idx
+        raise ConfigError(f"config error: {origin}: index {idx} out of range ({len(items)} entries)")
+    for idx, item in enumerate(items):
+        if isinstance(item, dict) and str(item.get("name", "")).lower() == part:
+            return idx
+    raise ConfigError(f"config error: {origin}: no entry named '{part}'")
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = SunboxConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [ann, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields) if model is not None else []
+
+
+def _describe(exc: ValidationError, data: Mapping[str, Any], source: str) -> str:
+    """One line: where, which field, what value, which rule."""
+    err = exc.errors()[0]
+    loc = tuple(err.get("loc", ()))
+    field = ".".join(str(p) for p in loc) or "(root)"
+    if err.get("type") == "extra_forbidden":
+        hint = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
+        tip = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"config error in {source}: {field}: unknown key{tip}"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if "input" in err and err.get("type") != "missing" and not isinstance(err["input"], dict):
+        return f"config error in {source}: {field} = {err['input']!r}: {msg}"
+    return f"config error in {source}: {field}: {msg}"
+
+
+def default_config_path(cwd: Path | None = None) -> Path | None:
+    """``./sunbox.toml`` when present; else None (the built-in demo config is used)."""
+    candidate = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    return candidate if candidate.is_file() else None
+
+
+def demo_config_text() -> str:
+    return resources.files("appliance").joinpath(DEMO_CONFIG_RESOURCE).read_text(encoding="utf-8")
+
+
+def parse_config(data: Mapping[str, Any], source: str = "config") -> SunboxConfig:
+    try:
+        return SunboxConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, data, source)) from exc
+
+
+def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> SunboxConfig:
+    """Load a config file (or the built-in demo) and apply environment overrides.
+
+    Raises ConfigError with a one-line message on any mistake.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        path = default_config_path()
+    if path is None:
+        text, source = demo_config_text(), "built-in demo config"
+    else:
+        p = Path(path)
+        source = str(p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config error: {source}: no such file") from None
+        except OSError as exc:
+            raise ConfigError(f"config error: {source}: cannot read ({exc.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error in {source}: not valid TOML ({exc})") from None
+    merged = env_overrides(raw, env)
+    has_env = any(k.startswith(ENV_PREFIX) and "__" in k for k in env)
+    return parse_config(merged, source + (" + SUNBOX_* environment" if has_env else ""))
+
+
+def dump_config(config: SunboxConfig) -> str:
+    """TOML text of a config (used by the commissioning wizard and `heat fit --write`)."""
+    import tomli_w
+
+    data = config.model_dump(mode="json", exclude_none=True)
+    return tomli_w.dumps(data)

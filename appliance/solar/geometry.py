@@ -1,0 +1,83 @@
+"""Sun position and module orientation for fixed, single-axis and dual-axis arrays.
+
+Angles in degrees; azimuth clockwise from north (pvlib's convention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pvlib
+
+from appliance.config import ArrayConfig, SiteConfig
+from appliance.state import FloatArray
+
+
+@dataclass(frozen=True)
+class SunPosition:
+    apparent_zenith: FloatArray
+    zenith: FloatArray
+    azimuth: FloatArray
+    apparent_elevation: FloatArray
+
+
+@dataclass(frozen=True)
+class Orientation:
+    surface_tilt: FloatArray
+    surface_azimuth: FloatArray
+
+
+def sun_position(site: SiteConfig, times: pd.DatetimeIndex) -> SunPosition:
+    """Solar position by pvlib's NREL SPA (numpy), at the site's altitude."""
+    pos = pvlib.solarposition.get_solarposition(
+        times, site.lat, site.lon, altitude=site.altitude_m, method="nrel_numpy"
+    )
+    return SunPosition(
+        apparent_zenith=pos["apparent_zenith"].to_numpy(dtype=float),
+        zenith=pos["zenith"].to_numpy(dtype=float),
+        azimuth=pos["azimuth"].to_numpy(dtype=float),
+        apparent_elevation=pos["apparent_elevation"].to_numpy(dtype=float),
+    )
+
+
+def orientation(array: ArrayConfig, sun: SunPosition) -> Orientation:
+    """Where the modules face at each time.
+
+    fixed: the configured tilt/azimuth. single_axis: pvlib.tracking.singleaxis with
+    backtracking and ground coverage ratio; stowed flat at night. dual_axis: normal to the
+    sun (tilt capped by the mechanism's range), stowed flat when the sun is down.
+    """
+    n = sun.zenith.shape[0]
+    if array.tracker == "fixed":
+        return Orientation(np.full(n, array.tilt_deg), np.full(n, array.azimuth_deg))
+    if array.tracker == "single_axis":
+        tr = pvlib.tracking.singleaxis(
+            sun.apparent_zenith,
+            sun.azimuth,
+            axis_tilt=array.axis_tilt_deg,
+            axis_azimuth=array.axis_azimuth_deg,
+            max_angle=array.max_angle_deg,
+            backtrack=array.backtrack,
+            gcr=array.gcr,
+        )
+        tilt = np.nan_to_num(np.asarray(tr["surface_tilt"], dtype=float), nan=array.axis_tilt_deg)
+        azim = np.nan_to_num(np.asarray(tr["surface_azimuth"], dtype=float), nan=array.axis_azimuth_deg)
+        return Orientation(tilt, azim)
+    up = sun.apparent_zenith < 90.0
+    tilt = np.where(up, np.minimum(sun.apparent_zenith, array.dual_axis_max_tilt_deg), 0.0)
+    azim = np.where(up, sun.azimuth, 180.0 if sun_south_default(array) else 0.0)
+    return Orientation(tilt.astype(float), azim.astype(float))
+
+
+def sun_south_default(array: ArrayConfig) -> bool:
+    """Stow azimuth is irrelevant at tilt 0; kept explicit for readability of plots."""
+    return True
+
+
+def aoi(orient: Orientation, sun: SunPosition) -> FloatArray:
+    return np.asarray(
+        pvlib.irradiance.aoi(orient.surface_tilt, orient.surface_azimuth, sun.apparent_zenith, sun.azimuth),
+        dtype=float,
+    )

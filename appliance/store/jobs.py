@@ -1,0 +1,92 @@
+"""Jobs: what was asked, what was decided and why, what ran and what it cost."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from appliance.state import Job, JobKind, JobState
+from appliance.store.core import from_ms, register_migration, to_ms
+
+if TYPE_CHECKING:
+    from appliance.store.core import Store
+
+_TIME_FIELDS = ("deadline", "submitted_at", "planned_start", "planned_end", "started_at", "finished_at")
+_PLAIN_FIELDS = (
+    "id", "name", "kind", "power_w", "energy_wh", "value", "cmd", "state", "reason",
+    "exit_code", "energy_used_wh", "cpu_s", "cap_w", "owner",
+)
+
+
+@register_migration("0004_jobs")
+def _schema(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, "
+        "power_w REAL NOT NULL, energy_wh REAL, value REAL NOT NULL DEFAULT 1, cmd TEXT, "
+        "state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', exit_code INTEGER, "
+        "energy_used_wh REAL NOT NULL DEFAULT 0, cpu_s REAL NOT NULL DEFAULT 0, cap_w REAL, "
+        "owner TEXT NOT NULL DEFAULT '', deadline_ms INTEGER, submitted_at_ms INTEGER, "
+        "planned_start_ms INTEGER, planned_end_ms INTEGER, started_at_ms INTEGER, "
+        "finished_at_ms INTEGER, updated_seq INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute("CREATE INDEX jobs_state ON jobs (state)")
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    row: dict[str, Any] = {f: getattr(job, f) for f in _PLAIN_FIELDS}
+    row["kind"] = str(job.kind)
+    row["state"] = str(job.state)
+    for f in _TIME_FIELDS:
+        moment = getattr(job, f)
+        row[f"{f}_ms"] = None if moment is None else to_ms(moment)
+    return row
+
+
+def row_to_job(row: dict[str, Any]) -> Job:
+    kwargs: dict[str, Any] = {f: row[f] for f in _PLAIN_FIELDS}
+    kwargs["kind"] = JobKind(row["kind"])
+    kwargs["state"] = JobState(row["state"])
+    for f in _TIME_FIELDS:
+        kwargs[f] = from_ms(row[f"{f}_ms"])
+    return Job(**kwargs)
+
+
+class JobsTable:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def save(self, job: Job) -> None:
+        row = job_to_row(job)
+        cols = list(row)
+        with self._store.transaction() as db:
+            db.execute(
+                f"INSERT INTO jobs ({', '.join(cols)}, updated_seq) VALUES ({', '.join('?' * len(cols))}, "
+                "(SELECT coalesce(max(updated_seq), 0) + 1 FROM jobs)) ON CONFLICT(id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id")
+                + ", updated_seq = excluded.updated_seq",
+                tuple(row[c] for c in cols),
+            )
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self._store.query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return row_to_job(rows[0]) if rows else None
+
+    def list(self, states: list[JobState] | None = None, limit: int = 500) -> list[Job]:
+        if states:
+            marks = ",".join("?" * len(states))
+            rows = self._store.query(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY submitted_at_ms DESC LIMIT ?",
+                (*[str(s) for s in states], limit),
+            )
+        else:
+            rows = self._store.query("SELECT * FROM jobs ORDER BY submitted_at_ms DESC LIMIT ?", (limit,))
+        return [row_to_job(r) for r in rows]
+
+    def active(self) -> list[Job]:
+        """Jobs the daemon must still care about."""
+        return self.list([JobState.PENDING, JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED], 10_000)
+
+    def change_seq(self) -> int:
+        """Grows whenever any job row changes: cheap polling for other processes' submissions."""
+        return int(self._store.query("SELECT coalesce(max(updated_seq), 0) AS n FROM jobs")[0]["n"])

@@ -1,0 +1,1 @@
+"""Fleet manager tools on balena-sdk."""

@@ -1,0 +1,1 @@
+"""Sunbox user interfaces: web dashboard (web/) and technician TUI (tui/)."""

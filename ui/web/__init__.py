@@ -1,0 +1,1 @@
+"""Dashboard front end, served by appliance.api."""
