@@ -132,14 +132,21 @@ class ComputeConfig(_Section):
     idle_w: float = Field(default=40.0, ge=0)
     max_w: float = Field(default=300.0, gt=0)
     # Wall power at 0, 10, ..., 100 % load as fractions of (max_w - idle_w) above idle. The
-    # default is the median shape of the SPECpower_ssj2008 small servers in field_data/compute.
+    # default is the median shape of the SPECpower_ssj2008 small servers in field_data/compute
+    # (appliance.workloads.power_model.curve_from_specpower recomputes it).
     power_curve: list[float] = Field(
-        default=[0.0, 0.17, 0.29, 0.39, 0.48, 0.56, 0.64, 0.72, 0.8, 0.89, 1.0],
+        default=[0.0, 0.11, 0.2, 0.31, 0.41, 0.5, 0.59, 0.69, 0.81, 0.9, 1.0],
         min_length=2,
     )
     cpu_count: int | None = Field(default=None, ge=1, le=4096)
     cgroup_root: str = "/sys/fs/cgroup"
     jobs_dir: str = "jobs"
+    # Graceful stop: SIGTERM, then SIGKILL after this long.
+    stop_grace_s: float = Field(default=10.0, ge=0, le=3600)
+    # Power cap without a delegated cgroup v2: SIGSTOP/SIGCONT duty cycling at this period.
+    duty_period_s: float = Field(default=1.0, ge=0.05, le=60)
+    # Job power when a submission gives only its energy (None: the node's whole range above idle).
+    default_job_power_w: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _curve_is_monotone(self) -> ComputeConfig:
@@ -200,6 +207,9 @@ class DeviceConfig(_Section):
     timeout_s: float = Field(default=1.0, gt=0, le=1.0)
     poll_interval_s: float = Field(default=2.0, gt=0, le=3600)
     stale_after_s: float = Field(default=15.0, gt=0, le=86400)
+    # Measurements that repeat bit-for-bit this long are treated as frozen (a hung gateway
+    # still answering from cache); 0 disables the check.
+    frozen_after_s: float = Field(default=120.0, ge=0, le=86400)
     # SunSpec base address if known (skips discovery); Victron: unit of the VE.Bus inverter.
     sunspec_base: int | None = Field(default=None, ge=0, le=65535)
     vebus_unit_id: int = Field(default=227, ge=0, le=255)
@@ -244,6 +254,29 @@ class ForecastConfig(_Section):
     history_days: int = Field(default=60, ge=1, le=3650)
     nowcast_h: float = Field(default=4.0, ge=0, le=24)
     weather_file: str | None = None
+    # Physics of the PV chain (appliance/solar/pvsystem.py): sky-diffuse transposition, cell
+    # temperature, DC model (PVWatts, or a module from pvlib's CEC table by its exact name),
+    # GHI -> DNI/DHI decomposition, and cloud cover -> GHI for feeds that give only clouds.
+    transposition: Literal["perez", "haydavies"] = "perez"
+    cell_temp_model: Literal["faiman", "sapm"] = "faiman"
+    sapm_mount: Literal[
+        "open_rack_glass_glass", "close_mount_glass_glass", "open_rack_glass_polymer",
+        "insulated_back_glass_polymer",
+    ] = "open_rack_glass_glass"
+    dc_model: Literal["pvwatts", "cec"] = "pvwatts"
+    cec_module: str | None = Field(default=None, min_length=1, max_length=200)
+    decomposition: Literal["erbs", "dirint"] = "erbs"
+    cloud_model: Literal["kasten_czeplak", "larson"] = "kasten_czeplak"
+    # Learning: the clear-sky index assumed before the box has any history of its own, and how
+    # fast old experience fades (sky regimes change with the seasons).
+    prior_clear_sky_index: float = Field(default=0.7, gt=0, le=1.2)
+    learn_half_life_days: float = Field(default=60.0, ge=3, le=3650)
+
+    @model_validator(mode="after")
+    def _cec_needs_module(self) -> ForecastConfig:
+        if self.dc_model == "cec" and not self.cec_module:
+            raise ValueError("dc_model 'cec' needs cec_module (a module name from pvlib's CEC table)")
+        return self
 
 
 class PlannerConfig(_Section):
@@ -256,6 +289,23 @@ class PlannerConfig(_Section):
     deviation_replan_pct: float = Field(default=25.0, gt=0)
     min_on_s: float = Field(default=300.0, ge=0)
     min_off_s: float = Field(default=300.0, ge=0)
+    # Objective weights, all in value per kWh (their ratios matter, not their unit).
+    sponge_value_per_kwh: float = Field(default=0.1, ge=0)
+    stored_value_per_kwh: float = Field(default=0.2, ge=0)  # battery energy left at horizon end
+    # Energy held in the battery now beats energy promised later (forecasts err): fill early.
+    soc_hold_value_per_kwh_h: float = Field(default=0.00002, ge=0)
+    battery_cycle_cost_per_kwh: float = Field(default=0.02, ge=0)  # counted on discharge
+    miss_penalty_per_kwh: float = Field(default=100.0, gt=0)
+    shed_penalty_per_kwh: float = Field(default=1000.0, gt=0)
+    # 15-min slots for the first fine_h hours, hourly after (fewer variables for fast replay).
+    fine_h: float = Field(default=48.0, gt=0, le=168)
+    # LP at most this often (plus on job changes and deviations); greedy re-plans in between.
+    lp_interval_min: float = Field(default=15.0, gt=0, le=1440)
+    resume_margin_pct: float = Field(default=5.0, ge=0, le=50)  # hysteresis above the reserve
+    # Plans keep jobs this far above the reserve, so a slot's surprise does not reach it.
+    reserve_margin_pct: float = Field(default=2.0, ge=0, le=50)
+    cap_step_w: float = Field(default=10.0, ge=0)  # smaller cap changes are not worth a command
+    admission_tolerance_wh: float = Field(default=1.0, ge=0)
 
 
 class HeatDeviceRef(_Section):
@@ -270,10 +320,16 @@ class HeatConfig(_Section):
     wanted: list[tuple[str, str]] = Field(default_factory=lambda: [("18:00", "07:00")])
     room_r_k_per_w: float = Field(default=0.01, gt=0, le=10)
     room_c_j_per_k: float = Field(default=8.0e6, gt=0, le=1e10)
-    # 2R2C extension (fitted by `sunbox heat fit`); None means the 1R1C model.
+    # 2R2C extension (fitted by `sunbox heat fit`); None means the 1R1C model. With 2R2C,
+    # room_r_k_per_w stays the total resistance indoor -> outdoor, room_c_j_per_k is the air
+    # node, room_r2_k_per_w the air <-> envelope part of it and room_c2_j_per_k the envelope.
     room_r2_k_per_w: float | None = Field(default=None, gt=0)
-    room_c2_j_per_k: float | None = Field(default=None, gt=0)
+    room_c2_j_per_k: float | None = Field(default=None, gt=0, le=1e10)
+    # Effective solar aperture: W of heat into the room per W/m2 of global irradiance.
+    room_solar_aperture_m2: float = Field(default=0.0, ge=0, le=1000)
     heat_value_per_kwh: float = Field(default=0.5, ge=0)
+    # Shortest time the router holds room/vent before hysteresis may flip it again.
+    min_dwell_s: float = Field(default=300.0, ge=0, le=86400)
     damper: str | None = None  # device name (role damper) driving the damper/fan/valve
     damper_modulating: bool = False
     room_sensor: str | None = None  # device name (role room_sensor)
@@ -291,11 +347,32 @@ class HeatConfig(_Section):
                     raise ValueError(f"'{text}' is not a local time HH:MM") from exc
         return value
 
+    @model_validator(mode="after")
+    def _two_node_pair(self) -> HeatConfig:
+        r2, c2 = self.room_r2_k_per_w, self.room_c2_j_per_k
+        if (r2 is None) != (c2 is None):
+            raise ValueError("room_r2_k_per_w and room_c2_j_per_k go together (2R2C) or not at all")
+        if r2 is not None and r2 >= self.room_r_k_per_w:
+            raise ValueError(
+                f"room_r2_k_per_w ({r2:g}) must be below room_r_k_per_w ({self.room_r_k_per_w:g}), "
+                "the total resistance it is part of"
+            )
+        return self
+
 
 LinkKind = Literal["cellular", "satellite_broadband", "satellite_sbd"]
 
 
+PriorityName = Literal["alarm", "job_result", "daily_summary", "telemetry", "log"]
+
+# Iridium 9603 short-burst data: 340 bytes mobile-originated, 270 mobile-terminated.
+SBD_MO_MAX_BYTES = 340
+SBD_MT_MAX_BYTES = 270
+
+
 class LinkConfig(_Section):
+    """One way out of the box (cellular, satellite broadband, satellite short-burst), and its price."""
+
     name: str = Field(min_length=1, max_length=64)
     kind: LinkKind
     transport: Literal["http", "mqtt", "sbd"] = "http"
@@ -309,13 +386,96 @@ class LinkConfig(_Section):
     max_message_bytes: int = Field(default=1_000_000, ge=16)
     max_inbound_bytes: int | None = Field(default=None, ge=16)
     enabled: bool = True
+    # Least important class of traffic this link carries (an SBD link usually stops at
+    # daily_summary: telemetry over Iridium costs more than it is worth).
+    max_priority: PriorityName = "log"
+    # Bytes the carrier counts beyond our own framing per request (TCP/IP, TLS records).
+    overhead_bytes_per_request: int = Field(default=200, ge=0, le=100_000)
+    # Share of the daily budget only alarms may spend, so an alarm goes out late in a busy day.
+    alarm_reserve_pct: float = Field(default=5.0, ge=0, le=100)
+    # Time the modem draws power before it carries a byte (Starlink boots in about a minute).
+    modem_warmup_s: float = Field(default=0.0, ge=0, le=3600)
+    batch_max_items: int = Field(default=200, ge=1, le=10_000)
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    topic_prefix: str = Field(default="sunbox", min_length=1, max_length=64)  # MQTT
+
+    @field_validator("windows")
+    @classmethod
+    def _window_times(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for start, end in value:
+            for text in (start, end):
+                try:
+                    time.fromisoformat(text)
+                except ValueError as exc:
+                    raise ValueError(f"'{text}' is not a local time HH:MM") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> LinkConfig:
+        if self.transport in ("http", "mqtt") and not self.url:
+            raise ValueError(f"transport '{self.transport}' needs url (http://hub:8090 or mqtt://host:1883)")
+        if self.transport == "http" and self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError("transport 'http' needs an http:// or https:// url")
+        if self.transport == "mqtt" and self.url and not self.url.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("transport 'mqtt' needs an mqtt:// or mqtts:// url")
+        if self.transport == "sbd":
+            if not self.serial_port:
+                raise ValueError("transport 'sbd' needs serial_port (e.g. /dev/ttyUSB0)")
+            if "max_message_bytes" not in self.model_fields_set:
+                object.__setattr__(self, "max_message_bytes", SBD_MO_MAX_BYTES)
+            if "overhead_bytes_per_request" not in self.model_fields_set:
+                object.__setattr__(self, "overhead_bytes_per_request", 0)  # billed per message byte
+            if self.max_inbound_bytes is None:
+                object.__setattr__(self, "max_inbound_bytes", SBD_MT_MAX_BYTES)
+            if self.max_message_bytes > SBD_MO_MAX_BYTES:
+                raise ValueError(
+                    f"max_message_bytes ({self.max_message_bytes}) exceeds the SBD limit of "
+                    f"{SBD_MO_MAX_BYTES} bytes per mobile-originated message"
+                )
+            if self.max_inbound_bytes is not None and self.max_inbound_bytes > SBD_MT_MAX_BYTES:
+                raise ValueError(
+                    f"max_inbound_bytes ({self.max_inbound_bytes}) exceeds the SBD limit of "
+                    f"{SBD_MT_MAX_BYTES} bytes per mobile-terminated message"
+                )
+        return self
 
 
 class SyncConfig(_Section):
-    hub_url: str | None = None
+    hub_url: str | None = None  # without [[links]]: one cellular HTTP link named "hub"
     box_token: str | None = None
+    box_id: str | None = None  # how the hub knows this box; default site.name
     interval_s: float = Field(default=60.0, gt=0)
-    telemetry_interval_s: float = Field(default=300.0, gt=0)
+    # One telemetry block per period: 15 min costs ~0.9 B/point, 5 min ~1.7 (block headers).
+    telemetry_interval_s: float = Field(default=900.0, gt=0)
+    telemetry_step_s: float = Field(default=60.0, ge=1, le=3600)  # sample step inside a block
+    # Quantisation step per channel (engineering unit); channels not named get a step from
+    # their unit suffix (_w 1, _pct 0.1, _c 0.1, _v 0.01, ...). lossless: exact float bits.
+    telemetry_resolution: dict[str, float] = Field(default_factory=dict)
+    telemetry_lossless: bool = False
+    log_min_severity: Literal["info", "warning", "alarm"] = "warning"
+    inbound_interval_s: float = Field(default=900.0, gt=0)  # how often to ask the hub for news
+    # When the budget is short, telemetry is held back to share requests, at most this long.
+    telemetry_max_delay_s: float = Field(default=3600.0, gt=0, le=86400)
+    backoff_min_s: float = Field(default=30.0, gt=0, le=86400)
+    backoff_max_s: float = Field(default=1800.0, gt=0, le=86400)
+    delivered_keep_days: float = Field(default=7.0, gt=0)
+
+    @field_validator("telemetry_resolution")
+    @classmethod
+    def _positive_steps(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, step in value.items():
+            if not step > 0:
+                raise ValueError(f"resolution of '{name}' must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered_backoff(self) -> SyncConfig:
+        if self.backoff_max_s < self.backoff_min_s:
+            raise ValueError(
+                f"backoff_max_s ({self.backoff_max_s:g}) must be at or above backoff_min_s "
+                f"({self.backoff_min_s:g})"
+            )
+        return self
 
 
 class ApiConfig(_Section):
@@ -326,9 +486,78 @@ class ApiConfig(_Section):
 
 
 class FleetConfig(_Section):
+    """balena fleet behaviour: when the update lock lets releases land, how health is reported."""
+
+    # The update lock is held below this SoC; released again at SoC >= min + hysteresis.
     update_min_soc_pct: float = Field(default=50.0, ge=0, le=100)
+    update_soc_hysteresis_pct: float = Field(default=5.0, ge=0, le=50)
+    # Updates land in the sun: PV must deliver at least this much (0 = do not ask for sun).
+    update_min_pv_w: float = Field(default=100.0, ge=0)
+    # Conditions must allow an update this long before the lock is released (no flapping).
+    release_after_s: float = Field(default=300.0, ge=0, le=86400)
+    # After the supervisor overrides our lock (forced update), do not retake it for this long.
+    forced_grace_s: float = Field(default=1800.0, ge=0, le=86400)
     lock_path: str = "/tmp/balena/updates.lock"
+    # Health tags: at most every health_interval_s when something changed, at least every
+    # health_heartbeat_s (metered links pay for every patch).
     health_interval_s: float = Field(default=900.0, gt=0)
+    health_heartbeat_s: float = Field(default=21600.0, gt=0)
+    supervisor_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FleetConfig:
+        if self.update_min_soc_pct + self.update_soc_hysteresis_pct > 100:
+            raise ValueError("update_min_soc_pct + update_soc_hysteresis_pct must not exceed 100")
+        if self.health_heartbeat_s < self.health_interval_s:
+            raise ValueError(
+                f"health_heartbeat_s ({self.health_heartbeat_s:g}) must be at or above "
+                f"health_interval_s ({self.health_interval_s:g})"
+            )
+        return self
+
+
+class SimConfig(_Section):
+    """The simulated world of `sunbox demo` / `sunbox sim`: what it serves and how it behaves.
+
+    Physics comes from the other sections (site, array, battery, loads, heat); these keys only
+    shape the simulator: register layout, the inverter's own losses, the damper fan, noise.
+    """
+
+    sunspec_base: Literal[0, 40000, 50000] = 40000
+    # Registers after the SunSpec end marker that still answer (as 0), like devices with a
+    # fixed register window; 0 = strict (reads past the map get ILLEGAL_ADDRESS).
+    sunspec_tail_registers: int = Field(default=125, ge=0, le=1000)
+    # SunSpec model ids served per device name; default by role (inverter 1,101,160,124;
+    # battery 1,802; mppt 1,160; meter 1,101).
+    models: dict[str, list[int]] = Field(default_factory=dict)
+    service_unit_id: int = Field(default=247, ge=1, le=247)
+    inverter_standby_w: float = Field(default=10.0, ge=0, le=1000)
+    inverter_loss_pct: float = Field(default=3.0, ge=0, le=30)
+    ac_voltage_v: float = Field(default=230.0, gt=0, le=480)
+    ac_frequency_hz: Literal[50, 60] = 50
+    battery_cells_series: int = Field(default=16, ge=1, le=400)
+    battery_resistance_ohm: float = Field(default=0.025, ge=0, le=10)
+    charge_taper_start_pct: float = Field(default=95.0, ge=50, le=100)
+    bms_release_pct: float = Field(default=2.0, ge=0, le=20)  # above soc_min before loads return
+    fan_w: float = Field(default=8.0, ge=0, le=1000)  # damper fan at 100 %
+    initial_room_temp_c: float | None = Field(default=None, ge=-30, le=45)
+    initial_damper_pct: float = Field(default=0.0, ge=0, le=100)
+    pv_resolution_s: float = Field(default=60.0, ge=1, le=3600)
+    pv_chunk_h: float = Field(default=168.0, gt=0, le=24 * 400)
+    tick_s: float = Field(default=0.5, gt=0, le=60)  # wall seconds between background steps
+    max_step_s: float = Field(default=300.0, gt=0, le=3600)
+    measurement_noise: bool = True  # real meters jitter; a bit-identical value means frozen
+    seed: int = 1
+
+    @field_validator("models")
+    @classmethod
+    def _models_known(cls, value: dict[str, list[int]]) -> dict[str, list[int]]:
+        for name, ids in value.items():
+            if not ids or ids[0] != 1:
+                raise ValueError(f"models of '{name}' must start with 1 (the common model)")
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"models of '{name}' list a model twice")
+        return value
 
 
 class SunboxConfig(_Section):
@@ -349,6 +578,7 @@ class SunboxConfig(_Section):
     sync: SyncConfig = Field(default_factory=SyncConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
+    sim: SimConfig = Field(default_factory=SimConfig)
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> SunboxConfig:
@@ -410,7 +640,8 @@ def _set_path(root: dict[str, Any], path: list[str], value: Any, origin: str) ->
         if isinstance(node, dict):
             child = node.get(part)
             if child is None:
-                child = {}
+                # A list of tables absent from the file is created by index (balena variables).
+                child = [] if path[i + 1].isdigit() else {}
                 node[part] = child
             elif isinstance(child, list):
                 child = [dict(x) if isinstance(x, dict) else x for x in child]
@@ -434,12 +665,22 @@ def _set_path(root: dict[str, Any], path: list[str], value: Any, origin: str) ->
         raise ConfigError(f"config error: {origin}: cannot set '{'.'.join(path)}'")
 
 
+_MAX_ENV_LIST_INDEX = 255
+
+
 def _list_index(items: list[Any], part: str, origin: str) -> int:
     if part.isdigit():
         idx = int(part)
         if idx < len(items):
             return idx
-        raise ConfigError(f"config error: {origin}: index {idx} out of range ({len(items)} entries)")
+        if idx <= _MAX_ENV_LIST_INDEX:
+            # A new entry: provisioning describes whole lists of tables by index (a gap left
+            # unfilled fails validation with the missing field named).
+            items.extend({} for _ in range(idx + 1 - len(items)))
+            return idx
+        raise ConfigError(
+            f"config error: {origin}: index {idx} out of range (at most {_MAX_ENV_LIST_INDEX})"
+        )
     for idx, item in enumerate(items):
         if isinstance(item, dict) and str(item.get("name", "")).lower() == part:
             return idx

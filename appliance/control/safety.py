@@ -19,6 +19,7 @@ from appliance.state import Channel, Mode, Severity, SiteState
 
 REQUIRED_CHANNELS = (Channel.SOC_PCT.value,)
 FRESH_CYCLES_TO_RECOVER = 2  # consecutive good cycles before leaving SAFE
+RESERVE_LOOKAHEAD_S = 300.0  # shed when the present discharge would reach the reserve this soon
 CRITICAL_STOP_MARGIN_PCT = 2.0  # above soc_min: stop critical services gracefully
 CRITICAL_RESUME_MARGIN_PCT = 6.0
 
@@ -30,6 +31,7 @@ class SafetyMemory:
     since: datetime | None = None
     fresh_cycles: int = 0
     critical_allowed: bool = True
+    forced_reason: str | None = None  # a technician's manual safe mode, until released
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,16 @@ def _problem(state: SiteState, config: SunboxConfig) -> str | None:
     return None
 
 
+def _minutes_to_reserve(soc: float, battery_w: float | None, config: SunboxConfig) -> float | None:
+    """Minutes until the present discharge reaches the reserve, if within the lookahead."""
+    if battery_w is None or battery_w >= 0:
+        return None
+    battery = config.battery
+    drain_pct_per_s = -battery_w / battery.one_way_efficiency / battery.capacity_wh * 100.0 / 3600.0
+    seconds = (soc - battery.reserve_pct) / drain_pct_per_s
+    return seconds / 60.0 if seconds <= RESERVE_LOOKAHEAD_S else None
+
+
 def evaluate(state: SiteState, memory: SafetyMemory, config: SunboxConfig) -> SafetyVerdict:
     """Next mode from the snapshot; updates ``memory`` in place."""
     now = state.at
@@ -67,8 +79,9 @@ def evaluate(state: SiteState, memory: SafetyMemory, config: SunboxConfig) -> Sa
     previous = memory.mode
     battery = config.battery
     ctrl = config.control
-    problem = _problem(state, config)
+    problem = memory.forced_reason or _problem(state, config)
     soc = state.fresh(Channel.SOC_PCT.value)
+    battery_w = state.fresh(Channel.BATTERY_POWER_W.value)
 
     if problem is not None:
         memory.fresh_cycles = 0
@@ -82,6 +95,10 @@ def evaluate(state: SiteState, memory: SafetyMemory, config: SunboxConfig) -> Sa
         elif soc <= battery.reserve_pct:
             new_mode = Mode.SHED
             reason = f"SoC {soc:.1f} % at or below the reserve {battery.reserve_pct:g} %: only critical load"
+        elif previous != Mode.SHED and (eta := _minutes_to_reserve(soc, battery_w, config)) is not None:
+            new_mode = Mode.SHED
+            reason = (f"SoC {soc:.1f} % would reach the reserve {battery.reserve_pct:g} % in {eta:.0f} min "
+                      "at the present discharge: only critical load")
         elif previous == Mode.SHED and (
             soc < battery.reserve_pct + ctrl.reserve_margin_pct or dwell_s < ctrl.min_dwell_s
         ):

@@ -15,7 +15,7 @@ from typing import Protocol
 from appliance.clock import Clock
 from appliance.config import SunboxConfig
 from appliance.devices.link import Endpoint, ModbusIOError, ModbusLink
-from appliance.devices.poller import DevicePoller, DeviceSnapshot
+from appliance.devices.poller import DevicePoller, DeviceSnapshot, RateLimit
 from appliance.devices.writer import WriteRefused, write_point
 from appliance.state import Channel, Reading, SiteState, WriteRequest, WriteResult
 
@@ -65,6 +65,13 @@ def merge_readings(snaps: Iterable[DeviceSnapshot], now: datetime) -> dict[str, 
     return merged
 
 
+def rate_limits(config: SunboxConfig) -> dict[str, RateLimit]:
+    """SoC cannot move faster than the battery's power limits allow (with 50 % headroom)."""
+    bat = config.battery
+    per_s = 1.5 * 100.0 * max(bat.charge_max_w, bat.discharge_max_w) / bat.capacity_wh / 3600.0
+    return {Channel.SOC_PCT.value: RateLimit(per_s=per_s, slack=2.0)}
+
+
 class ModbusGateway:
     """All configured devices over real Modbus (TCP or RTU)."""
 
@@ -73,10 +80,11 @@ class ModbusGateway:
         self.clock = clock
         self.links: dict[Endpoint, ModbusLink] = {}
         self.pollers: dict[str, DevicePoller] = {}
+        limits = rate_limits(config)
         for dev in config.devices:
             ep = Endpoint.of(dev)
             link = self.links.setdefault(ep, ModbusLink(ep, dev.timeout_s))
-            self.pollers[dev.name] = DevicePoller(dev, link, clock)
+            self.pollers[dev.name] = DevicePoller(dev, link, clock, limits)
         self._write_lock = asyncio.Lock()
 
     async def poll(self) -> SiteState:

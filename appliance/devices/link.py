@@ -97,7 +97,7 @@ class ModbusLink:
                 self.failures += 1
                 self.close()
                 raise ModbusIOError(f"{self.endpoint}: {what}: {type(exc).__name__} {exc}".strip()) from None
-            if isinstance(response, ExceptionResponse) or response.isError():  # type: ignore[attr-defined]
+            if isinstance(response, ExceptionResponse) or response.isError():
                 self.failures += 1
                 code = getattr(response, "exception_code", None)
                 raise ModbusIOError(f"{self.endpoint}: {what}: exception code {code}", code=code)

@@ -41,6 +41,22 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 60.0
+JUMP_CONFIRMATIONS = 3  # consistent readings that confirm a jump (battery swapped, BMS recalibrated)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """How fast a channel can physically move: ``per_s`` plus ``slack`` (resolution, noise)."""
+
+    per_s: float
+    slack: float
+
+
+@dataclass
+class _Accepted:
+    value: float
+    mono: float
+    pending: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -59,8 +75,11 @@ class DeviceSnapshot:
 
 
 class DevicePoller:
-    def __init__(self, dev: DeviceConfig, link: ModbusLink, clock: Clock) -> None:
+    def __init__(self, dev: DeviceConfig, link: ModbusLink, clock: Clock,
+                 rate_limits: dict[str, RateLimit] | None = None) -> None:
         self.dev = dev
+        self.rate_limits = rate_limits or {}
+        self._accepted: dict[str, _Accepted] = {}
         self.link = link
         self.clock = clock
         self.driver: Driver = driver_for(dev)
@@ -134,6 +153,11 @@ class DevicePoller:
                                         f"{self.dev.name}: {channel} = {value:g} outside {lo:g}..{hi:g}",
                                         Severity.WARNING))
                     continue
+                if not self._physical(channel, value, mono):
+                    alarms.append(Alarm(self.dev.name, "IMPLAUSIBLE_JUMP",
+                                        f"{self.dev.name}: {channel} jumped to {value:g}, faster than "
+                                        "the battery can move it", Severity.WARNING))
+                    continue
                 self.snapshot.readings[channel] = Reading(
                     value=value, at=now, stale_after_s=self.dev.stale_after_s, source=self.dev.name,
                 )
@@ -142,6 +166,22 @@ class DevicePoller:
         self.snapshot.points_at = now
         self._health()
         return self.snapshot
+
+    def _physical(self, channel: str, value: float, mono: float) -> bool:
+        """False for a jump no battery can make (garbage that happens to look plausible);
+        a jump confirmed by consistent readings is accepted as the new truth."""
+        limit = self.rate_limits.get(channel)
+        if limit is None:
+            return True
+        last = self._accepted.get(channel)
+        if last is None or abs(value - last.value) <= limit.per_s * (mono - last.mono) + limit.slack:
+            self._accepted[channel] = _Accepted(value, mono)
+            return True
+        last.pending = [*last.pending[-(JUMP_CONFIRMATIONS - 1):], value]
+        if len(last.pending) >= JUMP_CONFIRMATIONS and max(last.pending) - min(last.pending) <= limit.slack:
+            self._accepted[channel] = _Accepted(value, mono)
+            return True
+        return False
 
     def _frozen(self, fingerprint: tuple[int, ...], mono: float) -> bool:
         if not fingerprint or self.dev.frozen_after_s <= 0:

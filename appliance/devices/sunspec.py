@@ -66,13 +66,22 @@ async def discover(read: Reader) -> SunSpecLayout:
     raise NotSunSpec("no 'SunS' marker at 40000, 0 or 50000")
 
 
+async def _window(read: Reader, address: int) -> list[int]:
+    """A read of up to 125 registers at ``address``; strict devices refuse reads that run past
+    their last register (after the end marker), so fall back to the 2-register header."""
+    try:
+        return await read(address, MAX_READ)
+    except Exception:  # noqa: BLE001 - any refusal: the header read below decides
+        return await read(address, 2)
+
+
 async def _walk_chain(read: Reader, start: int) -> list[ModelBlock]:
     blocks: list[ModelBlock] = []
-    window_start, window = start, await read(start, MAX_READ)
+    window_start, window = start, await _window(read, start)
     addr = start
     for _ in range(MAX_MODELS):
         if not window_start <= addr <= window_start + len(window) - 2:
-            window_start, window = addr, await read(addr, MAX_READ)
+            window_start, window = addr, await _window(read, addr)
         model_id, length = window[addr - window_start], window[addr - window_start + 1]
         if model_id == END_MODEL_ID:
             return blocks
@@ -165,7 +174,8 @@ def channels(models: dict[int, Decoded], battery_power_sign: int = 1) -> tuple[d
             alarms.append(Alarm(f"sunspec.{mid}", name, f"inverter event {name}", sev))
         break
     if (m := models.get(160)) is not None:
-        n = int(m["N"]) if isinstance(m.get("N"), int) else 0
+        count = m.get("N")
+        n = min(count, MAX_MODELS) if isinstance(count, int) and count > 0 else 0
         powers = [m.get(f"module[{i}].DCW") for i in range(n)]
         valid = [float(p) for p in powers if isinstance(p, int | float)]
         if valid:

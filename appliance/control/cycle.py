@@ -1,0 +1,86 @@
+"""One control cycle: safety, then the plan's job targets, then heat — on one frozen snapshot.
+
+Pure and synchronous: the daemon calls it between its I/O (poll before, actuate after) and the
+replay calls it between plant steps, so both run exactly the same decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from appliance.config import SunboxConfig
+from appliance.control.safety import SafetyMemory, SafetyVerdict, evaluate
+from appliance.energy import ControlView, ShedRules, ThresholdGate
+from appliance.energy.shedding import ACTIVE
+from appliance.heat.router import HeatDecision, HeatRouter
+from appliance.state import Channel, Job, JobAction, JobCommand, JobKind, JobState, Mode, Plan, SiteState
+
+Policy = Literal["sunbox", "perfect", "threshold"]
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    verdict: SafetyVerdict
+    commands: list[JobCommand]
+    heat: HeatDecision | None
+
+
+def hold_commands(jobs: Sequence[Job], verdict: SafetyVerdict) -> list[JobCommand]:
+    """SAFE and SHED: non-critical work stops; critical services stay on unless the battery is
+    about to be cut off by the BMS (then they stop gracefully, before power is lost)."""
+    out: list[JobCommand] = []
+    for job in jobs:
+        if job.state not in ACTIVE:
+            continue
+        running = job.state is JobState.RUNNING
+        if job.kind is JobKind.CRITICAL:
+            if verdict.critical_allowed and not running:
+                action: JobAction = "start" if job.started_at is None else "resume"
+                out.append(JobCommand(job.id, action, f"critical service: always on ({verdict.mode} mode)"))
+            elif not verdict.critical_allowed and running:
+                out.append(JobCommand(job.id, "suspend", f"battery near cut-off (SoC {verdict.soc_pct:.1f} %): "
+                                      "critical service paused before the BMS disconnects"))
+        elif running:
+            out.append(JobCommand(job.id, "suspend", f"{verdict.mode} mode: {verdict.reason}"))
+    return out
+
+
+class ControlCycle:
+    """Holds the controllers' memories (mode, latches, minimum on/off, damper hysteresis)."""
+
+    def __init__(self, config: SunboxConfig, policy: Policy = "sunbox", heat_routing: bool = True) -> None:
+        self.config = config
+        self.policy = policy
+        self.safety = SafetyMemory()
+        self.rules = ShedRules(config)
+        self.gate = ThresholdGate(config) if policy == "threshold" else None
+        self.heat_router = (
+            HeatRouter.from_config(config.heat, config.site.tz)
+            if config.heat.enabled and heat_routing else None
+        )
+
+    def step(self, state: SiteState, jobs: Sequence[Job], plan: Plan | None,
+             compute_power_w: float, outdoor_c: float | None) -> CycleOutcome:
+        verdict = evaluate(state, self.safety, self.config)
+        soc = verdict.soc_pct
+        if verdict.mode is Mode.SAFE or soc is None:
+            commands = hold_commands(jobs, verdict)
+        elif self.gate is not None:
+            # the naive baseline: its own SoC thresholds; only fail-closed safety overrides it
+            commands = self.gate.decide(self._view(state, soc), jobs)
+        elif verdict.mode is Mode.SHED:
+            commands = hold_commands(jobs, verdict)
+        else:
+            commands = self.rules.decide(self._view(state, soc), jobs, plan)
+        heat = None
+        if self.heat_router is not None:
+            heat = self.heat_router.decide(state.at, state.reading(Channel.ROOM_TEMP_C.value), outdoor_c,
+                                           compute_power_w)
+        return CycleOutcome(verdict=verdict, commands=commands, heat=heat)
+
+    @staticmethod
+    def _view(state: SiteState, soc: float) -> ControlView:
+        return ControlView(now=state.at, soc_pct=soc, pv_w=state.fresh(Channel.PV_POWER_W.value),
+                           battery_power_w=state.fresh(Channel.BATTERY_POWER_W.value))

@@ -1,0 +1,443 @@
+"""The daemon: three loops in one asyncio process, wiring the parts together.
+
+- control (every 1–5 s): poll devices -> SiteState -> ControlCycle (safety, plan, heat) ->
+  job commands, damper and reserve writes -> telemetry, events, published snapshot.
+  It never waits on the planner or a link: those run in their own tasks or threads.
+- plan (checked every minute, re-planned per the rolling horizon's rules): forecast ->
+  planner (in a worker thread, bounded by the solver time limit, greedy fallback) -> plan.
+- housekeeping (hourly): retention, saving what the forecaster and room estimator learned.
+Optional parts (sync, fleet update lock) plug in as extra loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from appliance import __version__, snapshot
+from appliance.clock import Clock
+from appliance.config import SunboxConfig
+from appliance.control.cycle import ControlCycle
+from appliance.devices.gateway import DeviceGateway
+from appliance.energy import RollingPlanner
+from appliance.energy.kv import FORECAST_KEY, forecast_to_kv
+from appliance.heat.demand import site_heat_demand
+from appliance.heat.ledger import HeatLedger
+from appliance.heat.online import OnlineRoomEstimator
+from appliance.heat.room import RoomModel
+from appliance.solar.forecaster import Forecaster, load_model, save_model
+from appliance.state import (
+    Channel,
+    Event,
+    EventKind,
+    Mode,
+    Plan,
+    PowerForecast,
+    Reading,
+    Severity,
+    SiteState,
+    WriteRequest,
+    WriteResult,
+)
+from appliance.store import Store
+from appliance.workloads.executor import Executor
+from appliance.workloads.requests import JobRequest
+from appliance.workloads.runner import JobRunner
+from appliance.workloads.service import JobService
+
+log = logging.getLogger("appliance.daemon")
+
+MIN_REAL_PERIOD_S = 0.2  # at high --speed, never cycle faster than this in wall time
+PLAN_CHECK_S = 60.0
+HOUSEKEEPING_S = 3600.0
+RESERVE_POINTS = ("802.SoCRsvMin", "124.MinRsvPct", "victron.2901")
+RESERVE_REWRITE_S = 600.0
+MODE_CODES = {Mode.NORMAL: 0.0, Mode.SHED: 1.0, Mode.SAFE: 2.0}
+ROOM_ESTIMATOR_KEY = "room_estimator"
+
+ExtraLoop = Callable[["Daemon", asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def plan_to_kv(plan: Plan, reason: str) -> dict[str, Any]:
+    """The plan as published for the API and TUI (W and % per slot, jobs by id)."""
+    def rnd(a: np.ndarray) -> list[float]:
+        return [round(float(v), 1) for v in a]
+
+    return {
+        "created_at": plan.created_at.isoformat(), "start": plan.start.isoformat(), "step_s": plan.step_s,
+        "solver": plan.solver, "status": plan.status, "quantile": plan.quantile, "reason": reason,
+        "soc_pct": rnd(plan.soc_pct), "pv_w": rnd(plan.pv_w), "charge_w": rnd(plan.charge_w),
+        "discharge_w": rnd(plan.discharge_w), "curtail_w": rnd(plan.curtail_w),
+        "heat_to_room_w": rnd(plan.heat_to_room_w) if plan.heat_to_room_w is not None else None,
+        "jobs": {jid: rnd(p) for jid, p in plan.job_power_w.items()},
+    }
+
+
+@dataclass
+class DaemonStats:
+    cycles: int = 0
+    last_cycle_s: float = 0.0
+    max_cycle_s: float = 0.0
+    plans: int = 0
+    started_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: SunboxConfig,
+        store: Store,
+        clock: Clock,
+        gateway: DeviceGateway,
+        executor: Executor,
+        data_dir: Path | str,
+        *,
+        weather: pd.DataFrame | None = None,
+        extra_loops: list[ExtraLoop] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.gateway = gateway
+        self.data_dir = Path(data_dir)
+        self.weather = weather
+        self.cycle = ControlCycle(config)
+        self.runner = JobRunner(store, executor, clock)
+        self.rolling = RollingPlanner(config)
+        self.forecaster: Forecaster = load_model(store, config, clock)
+        if weather is not None:
+            self.forecaster.set_weather(weather)
+        self.jobs = JobService(store, config, clock, self.data_dir, forecast_provider=self._forecast_now)
+        self.heat_ledger = HeatLedger(comfort_floor_c=config.heat.setpoint_c - config.heat.band_c)
+        self.room_estimator = self._load_room_estimator()
+        self.state: SiteState | None = None
+        self.forecast: PowerForecast | None = None
+        self.plan: Plan | None = None
+        self.stats = DaemonStats()
+        self.extra_loops = list(extra_loops or [])
+        self._alarms: set[str] = set()
+        self._damper_written: float | None = None
+        self._reserve_written_mono = float("-inf")
+        self._last_telemetry_mono = float("-inf")
+        self._last_cycle_mono: float | None = None
+        self._wake_plan = asyncio.Event()
+        self._writing = 0  # device writes in progress (the fleet update lock waits for them)
+
+    # ------------------------------------------------------------------ public (API, TUI, CLI)
+    @property
+    def mode(self) -> Mode:
+        return self.cycle.safety.mode
+
+    def node_power_w(self) -> float:
+        """What the compute node draws now: idle plus the jobs (used when there is no meter)."""
+        return self.config.compute.idle_w + self.runner.node_power_w()
+
+    def writes_in_progress(self) -> bool:
+        return self._writing > 0
+
+    def submit_job(self, request: JobRequest) -> Any:
+        job, decision = self.jobs.submit(request)
+        self._wake_plan.set()
+        return job, decision
+
+    def cancel_job(self, job_id: str, reason: str = "cancelled by user") -> Any:
+        job = self.jobs.cancel(job_id, reason)
+        self._wake_plan.set()
+        return job
+
+    def set_safe_mode(self, on: bool, who: str) -> None:
+        """A technician's manual safe mode: held until released, as any other safe-mode reason."""
+        self.cycle.safety.forced_reason = f"manual safe mode set by {who}" if on else None
+        self._event(EventKind.MODE, f"manual safe mode {'set' if on else 'released'} by {who}",
+                    Severity.WARNING if on else Severity.INFO, source="technician")
+
+    async def write_setpoint(self, request: WriteRequest, who: str) -> WriteResult:
+        """A technician's write: the same bounded writer and event as the box's own writes."""
+        return await self._write(WriteRequest(request.device, request.point, request.value,
+                                              f"{request.reason} (by {who})"))
+
+    # ------------------------------------------------------------------ run
+    def control_period_s(self) -> float:
+        return max(self.config.control.period_s, self.clock.speed * MIN_REAL_PERIOD_S)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.stats.started_at = self.clock.now()
+        for ev in self.runner.recover():
+            log.info("%s", ev.message)
+        self._event(EventKind.SYSTEM, f"daemon started (sunbox {__version__}, pid {os.getpid()}, "
+                    f"clock x{self.clock.speed:g})")
+        tasks = [
+            asyncio.create_task(self._loop(stop, self.control_once, self.control_period_s), name="control"),
+            asyncio.create_task(self._plan_loop(stop), name="plan"),
+            asyncio.create_task(self._loop(stop, self.housekeeping_once, lambda: HOUSEKEEPING_S),
+                                name="housekeeping"),
+            *(asyncio.create_task(loop(self, stop), name=getattr(loop, "__name__", "extra"))
+              for loop in self.extra_loops),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            await self.shutdown()
+
+    async def _loop(self, stop: asyncio.Event, once: Callable[[], Awaitable[None]],
+                    period: Callable[[], float]) -> None:
+        while not stop.is_set():
+            started = self.clock.monotonic()
+            try:
+                await once()
+            except Exception:  # noqa: BLE001 - one bad cycle must not kill the box
+                log.exception("%s failed", getattr(once, "__name__", "loop"))
+                self._event(EventKind.SYSTEM, f"{getattr(once, '__name__', 'loop')} failed; continuing",
+                            Severity.WARNING)
+            elapsed = self.clock.monotonic() - started
+            await self._sleep(stop, max(0.0, period() - elapsed))
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds / self.clock.speed)
+
+    async def shutdown(self) -> None:
+        """Running jobs are suspended (they resume by plan after a restart); learning is saved."""
+        for job in self.runner.jobs():
+            if self.runner.executor.known(job.id):
+                with contextlib.suppress(Exception):
+                    self.runner.executor.stop(job.id)
+        self._save_learning()
+        await self.gateway.close()
+        self._event(EventKind.SYSTEM, "daemon stopped")
+
+    # ------------------------------------------------------------------ control loop
+    async def control_once(self) -> None:
+        wall0 = asyncio.get_running_loop().time()
+        state = await self.gateway.poll()
+        now = state.at
+        node_w = self.node_power_w()
+        if state.fresh(Channel.COMPUTE_POWER_W.value) is None:
+            state = state.with_readings({Channel.COMPUTE_POWER_W.value: Reading(
+                node_w, now, stale_after_s=self.config.control.stale_after_s, source="node-model")})
+        outdoor = state.fresh(Channel.OUTDOOR_TEMP_C.value)
+        if outdoor is None:
+            outdoor = self._weather_outdoor(now)
+        self._track_alarms(state)
+        outcome = self.cycle.step(state, self.runner.jobs(), self.plan, node_w, outdoor)
+        verdict = outcome.verdict
+        if verdict.changed:
+            sev = Severity.INFO if verdict.mode is Mode.NORMAL else Severity.WARNING
+            self._event(EventKind.MODE, f"{verdict.previous} -> {verdict.mode}: {verdict.reason}", sev,
+                        source="safety", data={"from": str(verdict.previous), "to": str(verdict.mode)})
+        if verdict.critical_changed:
+            self._event(EventKind.MODE, ("critical services allowed again" if verdict.critical_allowed
+                                         else "critical services paused: battery near BMS cut-off"),
+                        Severity.WARNING, source="safety")
+        self.runner.apply(outcome.commands)
+        self.runner.poll()
+        dt_s = 0.0 if self._last_cycle_mono is None else self.clock.monotonic() - self._last_cycle_mono
+        self._last_cycle_mono = self.clock.monotonic()
+        if outcome.heat is not None:
+            for ev in outcome.heat.events:
+                self.store.events.add(ev)
+            await self._actuate_damper(outcome.heat.damper_pct, outcome.heat.reason)
+            room_c = state.fresh(Channel.ROOM_TEMP_C.value)
+            self.heat_ledger.record(dt_s, node_w, outcome.heat.damper_pct, outcome.heat.wanted, room_c)
+            if room_c is not None and outdoor is not None:
+                self.room_estimator.add(now, room_c, outdoor, outcome.heat.heat_to_room_w(node_w))
+        await self._keep_reserve(state)
+        self.forecaster.observe_one(now, state.fresh(Channel.PV_POWER_W.value))
+        self.state = state
+        self._record(state, node_w)
+        wall = asyncio.get_running_loop().time() - wall0
+        self.stats.cycles += 1
+        self.stats.last_cycle_s = wall
+        self.stats.max_cycle_s = max(self.stats.max_cycle_s, wall)
+
+    def _track_alarms(self, state: SiteState) -> None:
+        current = {f"{a.source}:{a.code}": a for a in state.alarms}
+        for key in sorted(set(current) - self._alarms):
+            a = current[key]
+            self._event(EventKind.ALARM, a.message, a.severity, source=a.source, data={"code": a.code})
+        for key in sorted(self._alarms - set(current)):
+            self._event(EventKind.ALARM, f"cleared: {key}", Severity.INFO, source=key.split(":")[0])
+        self._alarms = set(current)
+
+    async def _actuate_damper(self, pct: float, reason: str) -> None:
+        device = self.config.heat.damper
+        if device is None or pct == self._damper_written:
+            return
+        result = await self._write(WriteRequest(device, Channel.DAMPER_PCT.value, pct, reason))
+        if result.written:
+            self._damper_written = pct
+
+    async def _keep_reserve(self, state: SiteState) -> None:
+        """The reserve written into the BMS/inverter: a hardware backstop behind our own rules."""
+        if not self.config.control.write_reserve_to_bms:
+            return
+        if self.clock.monotonic() - self._reserve_written_mono < RESERVE_REWRITE_S:
+            return
+        want = self.config.battery.reserve_pct
+        have = state.fresh(Channel.BATTERY_RESERVE_PCT.value)
+        if have is not None and abs(have - want) < 0.5:
+            return
+        if have is None and self._reserve_written_mono > float("-inf"):
+            return  # the device does not report its reserve: written once at start, not on every cycle
+        self._reserve_written_mono = self.clock.monotonic()
+        for dev in self.config.devices:
+            for point in RESERVE_POINTS:
+                if point in dev.limits:
+                    why = ("startup: hold the configured reserve in the BMS" if have is None else
+                           f"device reserve {have:g} % differs from the configured {want:g} %")
+                    await self._write(WriteRequest(dev.name, point, want, why))
+
+    async def _write(self, request: WriteRequest) -> WriteResult:
+        self._writing += 1
+        try:
+            result = await self.gateway.write(request)
+        finally:
+            self._writing -= 1
+        sev = Severity.INFO if result.written else Severity.WARNING
+        verb = "wrote" if result.written else "did not write"
+        self._event(EventKind.WRITE, f"{verb} {request.device}.{request.point} = {request.value:g}: {result.reason}",
+                    sev, source=request.device,
+                    data={"point": request.point, "requested": request.value, "read_back": result.read_back,
+                          "written": result.written})
+        return result
+
+    def _record(self, state: SiteState, node_w: float) -> None:
+        now = state.at
+        daemon_info = {"pid": os.getpid(), "version": __version__, "speed": self.clock.speed,
+                       "started_at": self.stats.started_at.isoformat() if self.stats.started_at else None,
+                       "cycles": self.stats.cycles, "last_cycle_s": round(self.stats.last_cycle_s, 4),
+                       "heartbeat": now.isoformat()}
+        extra = {"node_power_w": node_w, "heat": self.heat_ledger.as_dict(),
+                 "damper_pct": self._damper_written,
+                 "critical_allowed": self.cycle.safety.critical_allowed}
+        snapshot.publish(self.store, snapshot.from_state(state, self.mode, self.cycle.safety.reason,
+                                                         daemon_info, extra))
+        mono = self.clock.monotonic()
+        if mono - self._last_telemetry_mono >= self.config.control.telemetry_interval_s:
+            self._last_telemetry_mono = mono
+            values: dict[str, float | None] = dict(state.values())
+            values["mode_code"] = MODE_CODES[self.mode]
+            values["node_power_w"] = node_w
+            values["cycle_time_s"] = self.stats.last_cycle_s
+            self.store.telemetry.record(now, values)
+
+    def _weather_outdoor(self, now: datetime) -> float | None:
+        if self.weather is None or "temp_air_c" not in self.weather:
+            return None
+        col = self.weather["temp_air_c"].dropna()
+        if col.empty:
+            return None
+        idx = col.index.get_indexer([pd.Timestamp(now)], method="nearest")[0]
+        if abs((col.index[idx] - pd.Timestamp(now)).total_seconds()) > 3 * 3600:
+            return None
+        return float(col.iloc[idx])
+
+    # ------------------------------------------------------------------ plan loop
+    def _forecast_now(self, now: datetime) -> PowerForecast:
+        return self.forecaster.forecast(now, self.weather, hours=self.config.planner.horizon_h,
+                                        step_min=self.config.planner.slot_min)
+
+    async def _plan_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.plan_once()
+            except Exception:  # noqa: BLE001
+                log.exception("planning failed")
+                self._event(EventKind.PLAN, "planning failed; keeping the previous plan", Severity.WARNING)
+            self._wake_plan.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_plan.wait(), timeout=PLAN_CHECK_S / self.clock.speed)
+
+    async def plan_once(self, force: str | None = None) -> Plan | None:
+        state = self.state
+        if state is None:
+            return None
+        soc = state.fresh(Channel.SOC_PCT.value)
+        if soc is None:
+            return None  # never plan on stale data; the control loop is already in safe mode
+        decided = self.jobs.decide_pending()
+        now = self.clock.now()
+        jobs = self.runner.jobs()
+        due = self.rolling.due(now, soc, jobs)
+        if force is not None:
+            due = (force, "auto")
+        if due is None and not decided:
+            return self.plan
+        reason, solver = due if due is not None else ("new jobs decided", "auto")
+        forecast = self._forecast_now(now)
+        self.forecast = forecast
+        self.store.put_kv(FORECAST_KEY, forecast_to_kv(forecast), now)
+        heat_w = self._heat_value(forecast, state)
+        outcome = await asyncio.to_thread(
+            self.rolling.replan, now, forecast, soc, jobs, solver=solver,
+            base_load_w=self.config.loads.base_w + self.config.compute.idle_w,
+            heat_value_w_per_slot=heat_w,
+        )
+        self.plan = outcome.plan
+        self.stats.plans += 1
+        self.store.put_kv("plan", plan_to_kv(outcome.plan, reason), now)
+        self._event(EventKind.PLAN, f"re-planned ({reason}): {outcome.plan.solver}, {outcome.plan.status}, "
+                    f"{len(outcome.plan.job_power_w)} job(s)", source="planner",
+                    data={"solver": outcome.plan.solver, "reason": reason})
+        return outcome.plan
+
+    def _heat_value(self, forecast: PowerForecast, state: SiteState) -> np.ndarray | None:
+        heat = self.config.heat
+        if not heat.enabled:
+            return None
+        times = forecast.times()
+        outdoor_now = state.fresh(Channel.OUTDOOR_TEMP_C.value)
+        outdoor = []
+        for t in times:
+            w = self._weather_outdoor(t)
+            outdoor.append(w if w is not None else (outdoor_now if outdoor_now is not None else heat.setpoint_c))
+        room_c = state.fresh(Channel.ROOM_TEMP_C.value)
+        demand = site_heat_demand(heat, self.config.site.tz, forecast.start, forecast.step_s,
+                                  np.asarray(outdoor, dtype=float),
+                                  room_c if room_c is not None else heat.setpoint_c,
+                                  max_heat_w=self.config.compute.max_w)
+        return np.asarray(demand.demand_w, dtype=float)
+
+    # ------------------------------------------------------------------ housekeeping
+    async def housekeeping_once(self) -> None:
+        st = self.config.store
+        now = self.clock.now()
+        await asyncio.to_thread(self.store.telemetry.rollup, now, st.raw_keep_h * 3600,
+                                st.minute_keep_days * 86400, st.quarter_keep_days * 86400)
+        self.store.events.prune(now - timedelta(days=st.events_keep_days))
+        self._save_learning()
+
+    def _save_learning(self) -> None:
+        now = self.clock.now()
+        with contextlib.suppress(Exception):
+            save_model(self.store, self.forecaster, now)
+        self.store.put_kv(ROOM_ESTIMATOR_KEY, self.room_estimator.to_dict(), now)
+
+    def _load_room_estimator(self) -> OnlineRoomEstimator:
+        est = OnlineRoomEstimator(RoomModel.from_config(self.config.heat))
+        got = self.store.get_kv(ROOM_ESTIMATOR_KEY)
+        if got is not None:
+            with contextlib.suppress(Exception):
+                est.restore(got[0])
+        return est
+
+    # ------------------------------------------------------------------ events
+    def _event(self, kind: EventKind, message: str, severity: Severity = Severity.INFO, *,
+               source: str = "daemon", data: dict[str, Any] | None = None) -> Event:
+        return self.store.events.add(Event(self.clock.now(), kind, message, source, severity, data or {}))
