@@ -156,6 +156,19 @@ class Daemon:
         self._wake_plan.set()
         return job
 
+    async def submit_job_async(self, request: JobRequest) -> Any:
+        """``submit_job`` for callers in the event loop (the API): admission solves an LP, so it
+        runs in a worker thread; the planner is woken back in the loop (Event is not thread-safe)."""
+        job, decision = await asyncio.to_thread(self.jobs.submit, request)
+        self._wake_plan.set()
+        return job, decision
+
+    async def cancel_job_async(self, job_id: str, reason: str = "cancelled by user") -> Any:
+        """``cancel_job`` off the loop: it waits for the admission lock a submission may hold."""
+        job = await asyncio.to_thread(self.jobs.cancel, job_id, reason)
+        self._wake_plan.set()
+        return job
+
     def set_safe_mode(self, on: bool, who: str) -> None:
         """A technician's manual safe mode: held until released, as any other safe-mode reason."""
         self.cycle.safety.forced_reason = f"manual safe mode set by {who}" if on else None
@@ -285,8 +298,8 @@ class Daemon:
 
     async def _keep_reserve(self, state: SiteState) -> None:
         """The reserve written into the BMS/inverter: a hardware backstop behind our own rules."""
-        if not self.config.control.write_reserve_to_bms:
-            return
+        if not self.config.control.write_reserve_to_bms or self.mode is Mode.SAFE:
+            return  # in safe mode the device's data is not trusted enough to act on
         if self.clock.monotonic() - self._reserve_written_mono < RESERVE_REWRITE_S:
             return
         want = self.config.battery.reserve_pct

@@ -8,6 +8,7 @@ the poller. SunSpec drivers learn their layout once by discovery.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -38,11 +39,15 @@ class Read:
 Words = dict[tuple[str, int], dict[int, list[int]]]
 
 
+Points = dict[str, float | int | str | None]
+
+
 @dataclass
 class Decoded:
     channels: dict[str, float] = field(default_factory=dict)
     alarms: list[Alarm] = field(default_factory=list)
-    points: dict[str, float | int | str | None] = field(default_factory=dict)  # raw table (scaled)
+    # the full point table (scaled), built only when diagnostics ask for it
+    points_fn: Callable[[], Points] = field(default=dict)
     fingerprint: tuple[int, ...] = ()  # words of measurements, to detect frozen values
 
 
@@ -73,6 +78,8 @@ class SunSpecDriver(Driver):
     def __init__(self, dev: DeviceConfig) -> None:
         super().__init__(dev)
         self.layout: sunspec.SunSpecLayout | None = None
+        self._blocks: list[sunspec.ModelBlock] = []
+        self._reads: list[Read] = []
 
     async def prepare(self, link: ModbusLink) -> None:
         unit = self.dev.unit_id
@@ -86,6 +93,9 @@ class SunSpecDriver(Driver):
             words = await link.read_holding(unit, common.address, common.length + 2)
             self.identity = sunspec.common_identity(sunspec.decode_model(sunspec_model(1), words))
         self.layout = layout
+        self._blocks = self._polled_blocks()
+        ranges = [(b.address, b.length + 2) for b in self._blocks]
+        self._reads = [Read("holding", self.dev.unit_id, s, c) for s, c in coalesce(ranges, max_gap=0)]
         self.prepared = True
 
     def model_ids(self) -> list[int]:
@@ -105,27 +115,40 @@ class SunSpecDriver(Driver):
         return out
 
     def reads(self) -> list[Read]:
-        ranges = [(b.address, b.length + 2) for b in self._polled_blocks()]
-        return [Read("holding", self.dev.unit_id, s, c) for s, c in coalesce(ranges, max_gap=0)]
+        return self._reads
 
     def decode(self, words: Words) -> Decoded:
         unit_words = words.get(("holding", self.dev.unit_id), {})
         models: dict[int, sunspec.Decoded] = {}
+        blocks: dict[int, list[int]] = {}
         out = Decoded()
         fp: list[int] = []
-        for b in self._polled_blocks():
+        for b in self._blocks:
             block = slice_words(unit_words, b.address, b.length + 2)
             if block is None:
                 continue
-            try:
-                decoded = sunspec.decode_model(sunspec_model(b.model_id), block)
-            except DecodeError:
-                continue
-            models[b.model_id] = decoded
-            out.points.update({f"{b.model_id}.{k}": v for k, v in decoded.items()})
+            blocks[b.model_id] = block
+            only = sunspec.CHANNEL_POINTS.get(b.model_id)
+            if only is not None:
+                try:
+                    models[b.model_id] = sunspec.decode_model(sunspec_model(b.model_id), block, only)
+                except DecodeError:
+                    continue
             fp.extend(block[2:])
         out.channels, out.alarms = sunspec.channels(models, self.dev.battery_power_sign)
         out.fingerprint = tuple(fp)
+
+        def table() -> Points:
+            points: Points = {}
+            for mid, block in blocks.items():
+                try:
+                    decoded = sunspec.decode_model(sunspec_model(mid), block)
+                except DecodeError:
+                    continue
+                points.update({f"{mid}.{k}": v for k, v in decoded.items()})
+            return points
+
+        out.points_fn = table
         return out
 
 
@@ -155,7 +178,8 @@ class VictronDriver(Driver):
             vebus.update(victron.decode_registers(start, w))
         out = Decoded()
         out.channels, out.alarms = victron.channels(system, vebus)
-        out.points = {f"victron.{r}": v for r, v in {**system, **vebus}.items()}
+        table: Points = {f"victron.{r}": v for r, v in {**system, **vebus}.items()}
+        out.points_fn = lambda: table
         fp = []
         for unit in (VICTRON_SYSTEM_UNIT, self.dev.vebus_unit_id):
             blocks = words.get(("holding", unit), {})
@@ -179,6 +203,8 @@ class GenericDriver(Driver):
 
     def decode(self, words: Words) -> Decoded:
         out = Decoded()
+        table: Points = {}
+        out.points_fn = lambda: table
         for name, p in self.dev.points.items():
             size = _size(p.type) if p.kind != "coil" else 1
             seg = slice_words(words.get((p.kind, self.dev.unit_id), {}), p.address, size)
@@ -186,7 +212,7 @@ class GenericDriver(Driver):
                 continue
             raw = decode(seg, p.type) if p.kind != "coil" else seg[0]
             value = None if raw is None or isinstance(raw, str) else float(raw) * p.scale
-            out.points[name] = value
+            table[name] = value
             if value is not None:
                 out.channels[name] = value
             if not p.writable:

@@ -8,7 +8,6 @@ owns it wins (the BMS for SoC, the MPPT for PV), as long as its value is fresh.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -47,22 +46,34 @@ class DeviceGateway(Protocol):
     async def close(self) -> None: ...
 
 
-def merge_readings(snaps: Iterable[DeviceSnapshot], now: datetime) -> dict[str, Reading]:
+def merge_readings(snaps: list[DeviceSnapshot], now: datetime) -> dict[str, Reading]:
     """Pick, per channel, the fresh reading of the owning role, else the newest one."""
-    by_channel: dict[str, list[tuple[int, Reading]]] = {}
+    merged: dict[str, Reading] = {}
+    contested: dict[str, list[tuple[int, Reading]]] = {}
     for snap in snaps:
         for channel, reading in snap.readings.items():
+            first = merged.get(channel)
+            if first is None and channel not in contested:
+                merged[channel] = reading  # the common case: one device reports it
+                continue
             order = ROLE_ORDER.get(channel, DEFAULT_ORDER)
-            rank = order.index(snap.role) if snap.role in order else len(order)
-            by_channel.setdefault(channel, []).append((rank, reading))
-    merged: dict[str, Reading] = {}
-    for channel, candidates in by_channel.items():
+            bucket = contested.setdefault(channel, [])
+            if first is not None:
+                bucket.append((_rank(order, first.source, snaps), first))
+                del merged[channel]
+            bucket.append((order.index(snap.role) if snap.role in order else len(order), reading))
+    for channel, candidates in contested.items():
         fresh = [c for c in candidates if c[1].is_fresh(now)]
         if fresh:
             merged[channel] = min(fresh, key=lambda c: c[0])[1]
         else:
             merged[channel] = max(candidates, key=lambda c: c[1].at.timestamp() if c[1].at else 0.0)[1]
     return merged
+
+
+def _rank(order: tuple[str, ...], device: str, snaps: list[DeviceSnapshot]) -> int:
+    role = next((s.role for s in snaps if s.name == device), "")
+    return order.index(role) if role in order else len(order)
 
 
 def rate_limits(config: SunboxConfig) -> dict[str, RateLimit]:
@@ -86,17 +97,21 @@ class ModbusGateway:
             link = self.links.setdefault(ep, ModbusLink(ep, dev.timeout_s))
             self.pollers[dev.name] = DevicePoller(dev, link, clock, limits)
         self._write_lock = asyncio.Lock()
-
-    async def poll(self) -> SiteState:
         by_link: dict[Endpoint, list[DevicePoller]] = {}
         for poller in self.pollers.values():
             by_link.setdefault(Endpoint.of(poller.dev), []).append(poller)
+        self._by_link = list(by_link.values())  # devices on one link are polled in turn
 
+    async def poll(self) -> SiteState:
         async def poll_link(pollers: list[DevicePoller]) -> None:
             for p in pollers:
                 await p.poll()
 
-        await asyncio.gather(*(poll_link(ps) for ps in by_link.values()))
+        groups = self._by_link
+        if len(groups) == 1:
+            await poll_link(groups[0])
+        else:
+            await asyncio.gather(*(poll_link(ps) for ps in groups))
         snaps = self.snapshots()
         now = self.clock.now()
         alarms = tuple(a for s in snaps for a in s.alarms)
@@ -115,6 +130,9 @@ class ModbusGateway:
                 return WriteResult(request.device, request.point, request.value, False, None, f"refused: {exc}")
             except ModbusIOError as exc:
                 return WriteResult(request.device, request.point, request.value, False, None, f"failed: {exc}")
+            except (ValueError, ArithmeticError, KeyError, IndexError) as exc:  # a device answering garbage
+                return WriteResult(request.device, request.point, request.value, False, None,
+                                   f"failed: device answered unusable data ({type(exc).__name__}: {exc})")
 
     def snapshots(self) -> list[DeviceSnapshot]:
         return [p.snapshot for p in self.pollers.values()]

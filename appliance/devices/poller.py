@@ -8,13 +8,14 @@ go stale by themselves, which is what puts the box in safe mode.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from appliance.clock import Clock
 from appliance.config import DeviceConfig
 from appliance.devices.codec import DecodeError
-from appliance.devices.drivers import Driver, Words, driver_for
+from appliance.devices.drivers import Driver, Points, Words, driver_for
 from appliance.devices.link import ModbusIOError, ModbusLink
 from appliance.devices.sunspec import NotSunSpec
 from appliance.state import Alarm, Channel, DeviceHealth, Reading, Severity
@@ -67,11 +68,16 @@ class DeviceSnapshot:
     role: str
     readings: dict[str, Reading] = field(default_factory=dict)
     alarms: list[Alarm] = field(default_factory=list)
-    points: dict[str, float | int | str | None] = field(default_factory=dict)
+    points_fn: Callable[[], Points] = field(default=dict)
     points_at: datetime | None = None
     identity: dict[str, str] = field(default_factory=dict)
     model_ids: list[int] = field(default_factory=list)
     health: DeviceHealth | None = None
+
+    @property
+    def points(self) -> Points:
+        """Every point of the device's map, decoded and scaled (for the register table)."""
+        return self.points_fn()
 
 
 class DevicePoller:
@@ -162,7 +168,7 @@ class DevicePoller:
                     value=value, at=now, stale_after_s=self.dev.stale_after_s, source=self.dev.name,
                 )
         self.snapshot.alarms = alarms
-        self.snapshot.points = decoded.points
+        self.snapshot.points_fn = decoded.points_fn
         self.snapshot.points_at = now
         self._health()
         return self.snapshot

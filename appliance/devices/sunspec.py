@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 
-from appliance.devices.codec import DecodeError, apply_scale, decode
+from appliance.devices.codec import DecodeError, decode
 from appliance.devices.registers import ModelDef, PointDef, sunspec_model
 from appliance.state import Alarm, Channel, Severity
 
@@ -90,47 +91,87 @@ async def _walk_chain(read: Reader, start: int) -> list[ModelBlock]:
     raise DecodeError("SunSpec chain does not end within 64 models")
 
 
-def decode_model(model: ModelDef, words: list[int]) -> Decoded:
+def decode_model(model: ModelDef, words: list[int], only: frozenset[str] | None = None) -> Decoded:
     """Scaled values of one model block (words start at its ID register).
 
     Repeating groups appear as ``group[i].Point``. A value whose scale factor is missing or
-    implausible (|sf| > 10) is None: a wrong decimal point is worse than no value.
+    implausible (|sf| > 10) is None: a wrong decimal point is worse than no value. ``only``
+    limits decoding to the named points (group points by bare name): the poll's hot path
+    decodes what the channels need and leaves the full table to diagnostics.
     """
-    raw: dict[str, int | float | str | None] = {}
+    fixed, group, sf_pts = _decode_plan(model.id, only)
+    n_words = len(words)
     sfs: dict[str, int | None] = {}
-
-    def read_point(p: PointDef, base: int) -> int | float | str | None:
-        seg = words[base + p.offset : base + p.offset + p.size]
-        if len(seg) < p.size:
-            return None
-        return decode(seg, p.type, p.size)
-
-    for p in model.points:
-        value = read_point(p, 0)
-        raw[p.name] = value
-        if p.type == "sunssf":
-            sfs[p.name] = value if isinstance(value, int) and -10 <= value <= 10 else None
+    for name, off in sf_pts:
+        w = words[off] if off < n_words else 0x8000
+        v = w - 0x10000 if w >= 0x8000 else w
+        sfs[name] = v if w != 0x8000 and -10 <= v <= 10 else None
     out: Decoded = {}
-
-    def scaled(p: PointDef, value: int | float | str | None) -> float | int | str | None:
-        if p.type in ("sunssf", "pad"):
-            return value
-        if isinstance(p.sf, str):
-            return apply_scale(value, sfs.get(p.sf)) if sfs.get(p.sf) is not None else None
-        if isinstance(p.sf, int):
-            return apply_scale(value, p.sf)
-        return value
-
-    for p in model.points:
-        out[p.name] = scaled(p, raw[p.name])
-    if model.group is not None:
-        length = len(words) - 2
-        repeats = model.repeats_for_length(length)
-        for i in range(repeats):
-            base = model.fixed_size + i * model.group.size
-            for p in model.group.points:
-                out[f"{model.group.name}[{i}].{p.name}"] = scaled(p, read_point(p, base))
+    _decode_points(fixed, words, 0, n_words, sfs, out, "")
+    if group:
+        assert model.group is not None
+        for i in range(model.repeats_for_length(n_words - 2)):
+            _decode_points(group, words, model.fixed_size + i * model.group.size, n_words, sfs, out,
+                           f"{model.group.name}[{i}].")
     return out
+
+
+# (name, offset, size, type, sentinel of a one-word type or -1, signed, sf name or fixed sf or None)
+_Step = tuple[str, int, int, str, int, bool, str | int | None]
+_ONE_WORD_SENTINEL = {"int16": 0x8000, "uint16": 0xFFFF, "count": 0xFFFF, "enum16": 0xFFFF,
+                      "bitfield16": 0xFFFF, "sunssf": 0x8000, "acc16": -1, "raw16": -1}
+
+
+def _decode_points(steps: tuple[_Step, ...], words: list[int], base: int, n_words: int,
+                   sfs: dict[str, int | None], out: Decoded, prefix: str) -> None:
+    """The hot loop: one-word types inline, the rest through the generic codec."""
+    for name, off, size, typ, sentinel, signed, sf in steps:
+        start = base + off
+        if start + size > n_words:
+            out[prefix + name] = None
+            continue
+        value: float | int | str | None
+        if sentinel != -2:
+            w = words[start]
+            if w == sentinel:
+                out[prefix + name] = None
+                continue
+            value = w - 0x10000 if signed and w >= 0x8000 else w
+        else:
+            value = decode(words[start : start + size], typ, size)
+            if value is None or isinstance(value, str) or typ == "pad":
+                out[prefix + name] = value
+                continue
+        if sf is None:
+            out[prefix + name] = value
+        elif isinstance(sf, int):
+            out[prefix + name] = value * 10.0**sf
+        else:
+            factor = sfs.get(sf)
+            out[prefix + name] = None if factor is None else value * 10.0**factor
+
+
+def _steps(points: tuple[PointDef, ...]) -> tuple[_Step, ...]:
+    out = []
+    for p in points:
+        one_word = p.size == 1 and p.type in _ONE_WORD_SENTINEL
+        sentinel = _ONE_WORD_SENTINEL[p.type] if one_word else -2
+        sf: str | int | None = None if p.type in ("sunssf", "pad") else p.sf
+        out.append((p.name, p.offset, p.size, p.type, sentinel, p.type in ("int16", "sunssf"), sf))
+    return tuple(out)
+
+
+@cache
+def _decode_plan(model_id: int, only: frozenset[str] | None
+                 ) -> tuple[tuple[_Step, ...], tuple[_Step, ...], tuple[tuple[str, int], ...]]:
+    """Which fixed points, group points and scale factors to decode (computed once per model)."""
+    model = sunspec_model(model_id)
+    fixed = tuple(p for p in model.points if only is None or p.name in only)
+    group = tuple(p for p in model.group.points if only is None or p.name in only) if model.group else ()
+    wanted_sfs = {p.sf for p in (*fixed, *group) if isinstance(p.sf, str)}
+    sf_pts = tuple((p.name, p.offset) for p in model.points
+                   if p.type == "sunssf" and (only is None or p.name in wanted_sfs))
+    return _steps(fixed), _steps(group), sf_pts
 
 
 # --------------------------------------------------------------------------- channels
@@ -140,6 +181,14 @@ _INVERTER_FAULT_STATE = 7
 _INVERTER_ALARM_BITS = {"GROUND_FAULT", "DC_OVER_VOLT", "OVER_TEMP", "AC_OVER_VOLT", "BLOWN_STRING_FUSE",
                         "HW_TEST_FAILURE"}
 _BATTERY_FAULT_STATE = 99
+
+# The points ``channels`` reads, per model: all the poll's hot path decodes.
+CHANNEL_POINTS: dict[int, frozenset[str]] = {
+    **{mid: frozenset({"W", "TmpCab", "St", "Evt1", "WH"}) for mid in _INVERTER_MODELS},
+    160: frozenset({"N", "DCW", "DCV", "DCWH"}),
+    124: frozenset({"ChaState", "MinRsvPct", "InBatV"}),
+    802: frozenset({"SoC", "W", "A", "V", "SoH", "SoCRsvMin", "WChaRteMax", "WDisChaRteMax", "State", "Evt1"}),
+}
 
 
 def _bits(model_id: int, point: str, value: float | int | str | None) -> list[str]:
@@ -156,7 +205,7 @@ def channels(models: dict[int, Decoded], battery_power_sign: int = 1) -> tuple[d
 
     def put(channel: Channel, value: float | int | str | None, factor: float = 1.0) -> None:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            out[channel.value] = float(value) * factor
+            out[channel] = float(value) * factor
 
     for mid in _INVERTER_MODELS:
         m = models.get(mid)
@@ -179,11 +228,11 @@ def channels(models: dict[int, Decoded], battery_power_sign: int = 1) -> tuple[d
         powers = [m.get(f"module[{i}].DCW") for i in range(n)]
         valid = [float(p) for p in powers if isinstance(p, int | float)]
         if valid:
-            out[Channel.PV_POWER_W.value] = sum(valid)
+            out[Channel.PV_POWER_W] = sum(valid)
         put(Channel.PV_VOLTAGE_V, m.get("module[0].DCV"))
         energies = [m.get(f"module[{i}].DCWH") for i in range(n)]
         if energies and all(isinstance(e, int | float) for e in energies):
-            out[Channel.PV_ENERGY_WH.value] = float(sum(float(e) for e in energies if e is not None))
+            out[Channel.PV_ENERGY_WH] = float(sum(float(e) for e in energies if e is not None))
     if (m := models.get(124)) is not None:
         put(Channel.SOC_PCT, m.get("ChaState"))
         put(Channel.BATTERY_RESERVE_PCT, m.get("MinRsvPct"))

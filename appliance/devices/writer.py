@@ -73,8 +73,9 @@ async def _write_sunspec(
     sf = 0
     if isinstance(pdef.sf, str):
         sf_value = sunspec.decode_model(model, words).get(pdef.sf)
-        if not isinstance(sf_value, int):
-            raise WriteRefused(f"{dev.name}: scale factor {pdef.sf} not implemented; cannot scale {req.point}")
+        if not isinstance(sf_value, int) or not -10 <= sf_value <= 10:
+            raise WriteRefused(f"{dev.name}: scale factor {pdef.sf} = {sf_value!r} is not usable; "
+                               f"cannot scale {req.point}")
         sf = sf_value
     elif isinstance(pdef.sf, int):
         sf = pdef.sf
