@@ -1,6 +1,15 @@
-"""PV physics and forecasting with pvlib: one module per physical question.
+"""PV physics and forecasting with pvlib: one module per question.
 
-geometry: where the sun is and where the modules face (fixed, single-axis, dual-axis).
-clearsky: irradiance under a cloudless sky (Ineichen with pvlib's Linke turbidity).
-pvsystem: irradiance and weather -> AC power of the configured array.
+Physics: geometry (sun, fixed/single-axis/dual-axis mounts), clearsky (Ineichen with pvlib's
+Linke turbidity), pvsystem (the one chain: POA -> cell temperature -> DC -> inverter),
+weather_inputs (a weather frame -> chain inputs: cloud cover -> GHI, decomposition).
+
+Data: weather_file (the field-data CSV format), field_readers (the raw public files),
+derived_files (regenerates the converted/derived files in field_data).
+
+Forecast: forecaster (the incremental Forecaster the daemon and replay keep), forecast (the
+pure ``forecast_pv``), backtest (day-by-day replay and scores); the learned parts are
+climatology, envelope (effective scale/shape), blend (per-horizon source weights), quantiles
+(P10/P50/P90 from past errors), recent (last days of slots), clearsky_table (precomputed
+clear-sky power), timegrid (epoch seconds and slot grids).
 """
