@@ -27,7 +27,7 @@ import pandas as pd
 from appliance import __version__, snapshot
 from appliance.clock import Clock
 from appliance.config import SunboxConfig
-from appliance.control.cycle import ControlCycle
+from appliance.control.cycle import ControlCycle, pv_for_learning
 from appliance.devices.gateway import DeviceGateway
 from appliance.energy import RollingPlanner
 from appliance.energy.kv import FORECAST_KEY, forecast_to_kv
@@ -63,6 +63,7 @@ HOUSEKEEPING_S = 3600.0
 RESERVE_POINTS = ("802.SoCRsvMin", "124.MinRsvPct", "victron.2901")
 RESERVE_REWRITE_S = 600.0
 MODE_CODES = {Mode.NORMAL: 0.0, Mode.SHED: 1.0, Mode.SAFE: 2.0}
+MODEM_ALWAYS_W = 10.0  # a cellular or SBD modem for alarms is afforded in any mode
 ROOM_ESTIMATOR_KEY = "room_estimator"
 
 ExtraLoop = Callable[["Daemon", asyncio.Event], Coroutine[Any, Any, None]]
@@ -103,7 +104,7 @@ class Daemon:
         executor: Executor,
         data_dir: Path | str,
         *,
-        weather: pd.DataFrame | None = None,
+        forecast_weather: pd.DataFrame | None = None,
         extra_loops: list[ExtraLoop] | None = None,
     ) -> None:
         self.config = config
@@ -111,13 +112,11 @@ class Daemon:
         self.clock = clock
         self.gateway = gateway
         self.data_dir = Path(data_dir)
-        self.weather = weather
+        self.weather: pd.DataFrame | None = None  # the latest weather FORECAST a link brought
         self.cycle = ControlCycle(config)
         self.runner = JobRunner(store, executor, clock)
         self.rolling = RollingPlanner(config)
         self.forecaster: Forecaster = load_model(store, config, clock)
-        if weather is not None:
-            self.forecaster.set_weather(weather)
         self.jobs = JobService(store, config, clock, self.data_dir, forecast_provider=self._forecast_now)
         self.heat_ledger = HeatLedger(comfort_floor_c=config.heat.setpoint_c - config.heat.band_c)
         self.room_estimator = self._load_room_estimator()
@@ -133,6 +132,8 @@ class Daemon:
         self._last_cycle_mono: float | None = None
         self._wake_plan = asyncio.Event()
         self._writing = 0  # device writes in progress (the fleet update lock waits for them)
+        if forecast_weather is not None:
+            self.set_forecast_weather(forecast_weather)
 
     # ------------------------------------------------------------------ public (API, TUI, CLI)
     @property
@@ -145,6 +146,36 @@ class Daemon:
 
     def writes_in_progress(self) -> bool:
         return self._writing > 0
+
+    def set_forecast_weather(self, frame: pd.DataFrame) -> None:
+        """A weather forecast (field-data frame) from a link or a file: the forecaster weighs it by
+        how well such feeds did before, and the heat planner reads its outdoor temperature."""
+        self.forecaster.set_weather(frame)
+        self.weather = frame if self.weather is None else frame.combine_first(self.weather)
+        self._wake_plan.set()
+        self._event(EventKind.PLAN, f"weather forecast received: {len(frame)} rows from "
+                    f"{frame.index[0].isoformat()} to {frame.index[-1].isoformat()}", source="forecast")
+
+    def modem_allowance_w(self) -> float:
+        """Watts a link modem may draw now (sync asks before bringing a link up).
+
+        Outside normal mode only a small modem (alarms over cellular/SBD) is afforded. In normal
+        mode a comfortable battery affords any modem; near the reserve, only what the plan would
+        otherwise curtail or put into the battery in this slot."""
+        small = MODEM_ALWAYS_W
+        if self.mode is not Mode.NORMAL or self.state is None:
+            return small
+        soc = self.state.fresh(Channel.SOC_PCT.value)
+        bat = self.config.battery
+        if soc is None:
+            return small
+        if soc >= bat.reserve_pct + 2 * self.config.control.reserve_margin_pct:
+            return float("inf")
+        plan = self.plan
+        k = plan.slot_index(self.clock.now()) if plan is not None else None
+        if plan is None or k is None:
+            return small
+        return max(small, float(plan.curtail_w[k] + plan.charge_w[k]))
 
     def submit_job(self, request: JobRequest) -> Any:
         job, decision = self.jobs.submit(request)
@@ -271,7 +302,7 @@ class Daemon:
             if room_c is not None and outdoor is not None:
                 self.room_estimator.add(now, room_c, outdoor, outcome.heat.heat_to_room_w(node_w))
         await self._keep_reserve(state)
-        self.forecaster.observe_one(now, state.fresh(Channel.PV_POWER_W.value))
+        self.forecaster.observe_one(now, pv_for_learning(state, self.config))
         self.state = state
         self._record(state, node_w)
         wall = asyncio.get_running_loop().time() - wall0
@@ -363,7 +394,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ plan loop
     def _forecast_now(self, now: datetime) -> PowerForecast:
-        return self.forecaster.forecast(now, self.weather, hours=self.config.planner.horizon_h,
+        return self.forecaster.forecast(now, hours=self.config.planner.horizon_h,
                                         step_min=self.config.planner.slot_min)
 
     async def _plan_loop(self, stop: asyncio.Event) -> None:

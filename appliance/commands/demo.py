@@ -49,6 +49,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=None, help="dashboard/API bind address (default [api] host)")
     p.add_argument("--no-api", action="store_true", help="do not serve the dashboard/API")
     p.add_argument("--hub", metavar="URL", default=None, help="sync to this hub (store and forward)")
+    p.add_argument("--forecast-weather", metavar="FILE", default=None,
+                   help="a weather FORECAST file (field-data CSV) for the forecaster, e.g. an NWP feed")
 
 
 @dataclass
@@ -68,6 +70,11 @@ class Runtime:
 # import parts that are absent from a build.
 Starter = Callable[[Runtime], ExtraLoop | None]
 STARTERS: list[Starter] = []
+
+from appliance.api.serve import api_starter  # noqa: E402  (dashboard + API)
+from appliance.starters import fleet_starter, sync_starter  # noqa: E402
+
+STARTERS.extend([api_starter, sync_starter, fleet_starter])
 
 
 def _parse_start(text: str | None) -> datetime:
@@ -90,7 +97,7 @@ def _weather(path: str | None, config: SunboxConfig) -> pd.DataFrame | None:
     try:
         return read_weather_file(path, capacity_w=config.array.dc_kw * 1000)
     except (WeatherFileError, OSError) as exc:
-        raise CommandError(f"--weather: {exc}", 2) from None
+        raise CommandError(f"weather file: {exc}", 2) from None
 
 
 def _main(args: argparse.Namespace, *, simulate: bool) -> int:
@@ -108,11 +115,14 @@ def _main(args: argparse.Namespace, *, simulate: bool) -> int:
     if simulate and any(d.transport == "rtu" for d in config.devices):
         raise CommandError("the demo simulates Modbus TCP devices only; this config has RTU devices", 2)
     weather = _weather(getattr(args, "weather", None), config) if simulate else None
-    return asyncio.run(_serve(args, config, weather, simulate))
+    forecast_weather = _weather(args.forecast_weather, config)
+    return asyncio.run(_serve(args, config, weather, forecast_weather, simulate))
 
 
 async def _serve(args: argparse.Namespace, config: SunboxConfig, weather: pd.DataFrame | None,
-                 simulate: bool) -> int:
+                 forecast_weather: pd.DataFrame | None, simulate: bool) -> int:
+    """Run the box. ``weather`` drives the simulated world (what the sky really does);
+    ``forecast_weather`` is what the box is told it will do: never the same thing."""
     speed = getattr(args, "speed", 1.0)
     clock: Clock = ScaledClock(_parse_start(getattr(args, "start", None)), speed) if simulate and (
         speed != 1.0 or getattr(args, "start", None)) else SystemClock()
@@ -139,7 +149,7 @@ async def _serve(args: argparse.Namespace, config: SunboxConfig, weather: pd.Dat
             raise CommandError(f"cannot start the simulated devices on 127.0.0.1 port(s) {ports}: "
                                f"{exc.strerror or exc}", 1) from None
     gateway = ModbusGateway(config, clock)
-    daemon = Daemon(config, store, clock, gateway, executor, ddir, weather=weather)
+    daemon = Daemon(config, store, clock, gateway, executor, ddir, forecast_weather=forecast_weather)
     daemon_ref.append(daemon)
     runtime = Runtime(config, store, clock, daemon, ddir, args)
     for starter in STARTERS:

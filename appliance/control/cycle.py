@@ -47,6 +47,19 @@ def hold_commands(jobs: Sequence[Job], verdict: SafetyVerdict) -> list[JobComman
     return out
 
 
+LEARN_BELOW_FULL_PCT = 2.0
+
+
+def pv_for_learning(state: SiteState, config: SunboxConfig) -> float | None:
+    """Measured PV the forecaster may learn from: None when the battery is nearly full, since
+    the MPPT then curtails and the measurement says nothing about the sun."""
+    soc = state.fresh(Channel.SOC_PCT.value)
+    pv = state.fresh(Channel.PV_POWER_W.value)
+    if soc is None or pv is None or soc >= config.battery.soc_max_pct - LEARN_BELOW_FULL_PCT:
+        return None
+    return pv
+
+
 class ControlCycle:
     """Holds the controllers' memories (mode, latches, minimum on/off, damper hysteresis)."""
 
