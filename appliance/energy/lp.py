@@ -1,0 +1,191 @@
+"""The plan as a linear programme, solved by HiGHS through ``scipy.optimize.milp``.
+
+Variables per slot t: charge c, discharge d, curtailment u, end-of-slot energy s, unserved
+essential load e; per job j and slot in its window: power x; per deferrable job: energy that
+misses its deadline m. All jobs are preemptible (SIGSTOP), so no integer variables are needed
+and the solve stays in the tens of milliseconds.
+
+    balance   d - c - u + e - sum_j x_j = essential - pv
+    battery   s_t = s_{t-1} + eta_c c dt - d dt / eta_d
+    node      sum_j x_j <= node power left after critical services
+    sponge    sum_sponge x <= PV above the essentials (sponges soak sun, never the battery)
+    deadline  sum_t x_j dt + m_j = remaining energy of j
+    floor     s_t >= reserve (+ margin) where the essentials alone stay above it; elsewhere no job
+              runs, and s_t + deepen >= essentials-only SoC: admitted work may deepen that dip
+              at a penalty (commitments kept), a candidate may not (it is missed first)
+
+Minimised: curtailment, battery throughput and unserved load, minus the value of sponge work
+and of heat, minus the value of energy left in the battery, plus missed deadline energy
+(candidates under admission are missed before any admitted job).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from appliance.energy.problem import PlanningProblem
+from appliance.energy.solution import Solution
+from appliance.state import JobKind
+
+EARLY_PER_KWH_H = 0.001  # admitted work early rather than late: slack kept against surprises
+# Among equally good slots, prefer the sunniest: there a shortfall of the forecast hurts least.
+SUNNY_PER_KWH = 0.002
+CANDIDATE_TIER = 0.01
+
+
+class LPFailed(Exception):
+    """The solver gave no usable answer (time limit, numerical trouble)."""
+
+
+def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
+    pc = problem.config.planner
+    bat = problem.battery
+    T = problem.horizon.n
+    dt = problem.dt_h
+    kwh = 1.0  # per-kWh costs applied per Wh: a factor 1000 keeps them above solver tolerances
+
+    jobs = problem.jobs
+    job_slots = [np.flatnonzero(j.max_w > 1e-9) for j in jobs]
+    x_off = np.cumsum([0] + [len(s) for s in job_slots])
+    n_x = int(x_off[-1])
+    deferrable = [
+        i for i, j in enumerate(jobs) if j.kind is JobKind.DEFERRABLE and j.remaining_wh is not None
+    ]
+    base = 5 * T
+    m_base = base + n_x
+    deep = m_base + len(deferrable)  # how far admitted work deepens the essentials' dip (Wh)
+    n_var = deep + 1
+    dips = np.flatnonzero(~np.isnan(problem.dip_wh))
+    C, D, U, S, E = (k * T for k in range(5))
+
+    # ---- objective
+    cost = np.zeros(n_var)
+    cost[D : D + T] = pc.battery_cycle_cost_per_kwh * dt * kwh
+    cost[U : U + T] = pc.curtailment_penalty_per_kwh * dt * kwh
+    cost[E : E + T] = pc.shed_penalty_per_kwh * dt * kwh
+    cost[S : S + T] = -pc.soc_hold_value_per_kwh_h * dt * kwh
+    cost[S + T - 1] -= pc.stored_value_per_kwh * kwh
+    mid_h = (problem.horizon.bounds_s[:-1] + problem.horizon.bounds_s[1:]) / 7200.0
+    sunny = problem.pv_w / max(float(problem.pv_w.max()), 1.0)
+    admitted_pens = [
+        pc.miss_penalty_per_kwh * (1.0 + jobs[i].value) for i in deferrable if not jobs[i].candidate
+    ]
+    floor_pen = min(admitted_pens, default=pc.miss_penalty_per_kwh)
+    cost[deep] = pc.deepen_penalty_per_kwh * kwh
+    for i, (job, slots) in enumerate(zip(jobs, job_slots, strict=True)):
+        sl = slice(base + x_off[i], base + x_off[i + 1])
+        per_kwh = problem.heat_value[slots].copy()
+        if job.kind is JobKind.SPONGE:
+            per_kwh += pc.sponge_value_per_kwh * job.value
+        else:
+            per_kwh -= EARLY_PER_KWH_H * mid_h[slots]
+        per_kwh += SUNNY_PER_KWH * sunny[slots]
+        cost[sl] = -per_kwh * dt[slots] * kwh
+    for k, i in enumerate(deferrable):
+        pen = pc.miss_penalty_per_kwh * (1.0 + jobs[i].value)
+        if jobs[i].candidate:  # missed before any admitted job, and before deepening a dip
+            pen = min(
+                pen * CANDIDATE_TIER, floor_pen * CANDIDATE_TIER, 0.5 * pc.deepen_penalty_per_kwh
+            )
+        cost[m_base + k] = pen * kwh
+
+    # ---- bounds
+    lb = np.zeros(n_var)
+    ub = np.empty(n_var)
+    ub[C : C + T] = bat.charge_max_w
+    ub[D : D + T] = bat.discharge_max_w
+    ub[U : U + T] = problem.pv_w
+    lb[S : S + T] = problem.floor_wh
+    ub[S : S + T] = np.maximum(bat.max_wh, problem.floor_wh)
+    ub[E : E + T] = problem.essential_w
+    for i, slots in enumerate(job_slots):
+        ub[base + x_off[i] : base + x_off[i + 1]] = jobs[i].max_w[slots]
+    for k, i in enumerate(deferrable):
+        ub[m_base + k] = jobs[i].remaining_wh
+    ub[deep] = bat.capacity_wh if len(dips) else 0.0
+
+    # ---- constraints (COO triplets)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    t_idx = np.arange(T)
+
+    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray | float) -> None:
+        rows.append(np.asarray(r, dtype=np.int64))
+        cols.append(np.asarray(c, dtype=np.int64))
+        vals.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(r)).astype(float))
+
+    # balance rows 0..T-1
+    add(t_idx, D + t_idx, 1.0)
+    add(t_idx, C + t_idx, -1.0)
+    add(t_idx, U + t_idx, -1.0)
+    add(t_idx, E + t_idx, 1.0)
+    # battery rows T..2T-1
+    add(T + t_idx, S + t_idx, 1.0)
+    add(T + t_idx[1:], S + t_idx[:-1], -1.0)
+    add(T + t_idx, C + t_idx, -bat.eta_charge * dt)
+    add(T + t_idx, D + t_idx, dt / bat.eta_discharge)
+    # node rows 2T..3T-1, sponge rows 3T..4T-1, deadline rows 4T..
+    for i, slots in enumerate(job_slots):
+        xs = base + x_off[i] + np.arange(len(slots))
+        add(slots, xs, -1.0)
+        add(2 * T + slots, xs, 1.0)
+        if jobs[i].kind is JobKind.SPONGE:
+            add(3 * T + slots, xs, 1.0)
+    for k, i in enumerate(deferrable):
+        xs = base + x_off[i] + np.arange(len(job_slots[i]))
+        r = 4 * T + k
+        add(np.full(len(xs), r), xs, dt[job_slots[i]])
+        add(np.array([r]), np.array([m_base + k]), 1.0)
+    r_dip = 4 * T + len(deferrable)
+    add(r_dip + np.arange(len(dips)), S + dips, 1.0)
+    add(r_dip + np.arange(len(dips)), np.full(len(dips), deep), 1.0)
+    n_rows = r_dip + len(dips)
+    A = sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n_var)
+    )
+    rhs = problem.essential_w - problem.pv_w
+    c_lo = np.empty(n_rows)
+    c_hi = np.empty(n_rows)
+    c_lo[:T] = rhs
+    c_hi[:T] = rhs
+    c_lo[T : 2 * T] = 0.0
+    c_hi[T : 2 * T] = 0.0
+    c_lo[T] = c_hi[T] = problem.soc0_wh
+    c_lo[2 * T : 3 * T] = 0.0
+    c_hi[2 * T : 3 * T] = problem.node_w
+    c_lo[3 * T : 4 * T] = 0.0
+    c_hi[3 * T : 4 * T] = np.maximum(problem.pv_w - problem.essential_w, 0.0)
+    for k, i in enumerate(deferrable):
+        c_lo[4 * T + k] = c_hi[4 * T + k] = jobs[i].remaining_wh
+    c_lo[r_dip:] = problem.dip_wh[dips]
+    c_hi[r_dip:] = np.inf
+
+    res = milp(
+        cost,
+        constraints=LinearConstraint(A, c_lo, c_hi),
+        bounds=Bounds(lb, ub),
+        options={"time_limit": float(time_limit_s), "presolve": True},
+    )
+    if res.status != 0 or res.x is None:
+        raise LPFailed(f"HiGHS status {res.status}: {res.message}")
+    x = np.asarray(res.x, dtype=float)
+    job_w = {}
+    for i, (job, slots) in enumerate(zip(jobs, job_slots, strict=True)):
+        arr = np.zeros(T)
+        arr[slots] = np.clip(x[base + x_off[i] : base + x_off[i + 1]], 0.0, None)
+        job_w[job.id] = arr
+    miss = {jobs[i].id: max(0.0, float(x[m_base + k])) for k, i in enumerate(deferrable)}
+    return Solution(
+        solver="milp",
+        status="optimal",
+        soc_wh=x[S : S + T].copy(),
+        charge_w=np.clip(x[C : C + T], 0.0, None),
+        discharge_w=np.clip(x[D : D + T], 0.0, None),
+        curtail_w=np.clip(x[U : U + T], 0.0, None),
+        shed_w=np.clip(x[E : E + T], 0.0, None),
+        job_w=job_w,
+        miss_wh=miss,
+    )

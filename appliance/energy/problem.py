@@ -1,0 +1,171 @@
+"""What the planner must decide, in arrays: PV, essential load, the reserve floor, and jobs.
+
+Built once per plan from the forecast, the SoC and the jobs; solved by the LP (``lp.py``) or
+the greedy fallback (``greedy.py``), which therefore agree on every number they start from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+
+from appliance.config import SunboxConfig
+from appliance.energy.battery import BatteryModel, simulate
+from appliance.energy.horizon import Horizon, average_onto, build_horizon, forecast_end
+from appliance.energy.uncertainty import planning_pv_w
+from appliance.state import FloatArray, Job, JobKind, JobState, PowerForecast
+
+Quantile = Literal["p10", "p50", "p90"]
+PLANNED_STATES = (JobState.PENDING, JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED)
+FLOOR_EPS_WH = 1e-6
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    """A deferrable or sponge job as the planner sees it."""
+
+    id: str
+    kind: JobKind
+    power_w: float
+    remaining_wh: float | None  # None: sponge without a size (soaks surplus forever)
+    max_w: FloatArray  # per slot, as a slot average: 0 outside its window, reduced in the slot
+    # of its deadline, where it may run only the ``frac`` of the slot before the deadline
+    frac: FloatArray
+    value: float
+    candidate: bool = False  # under admission: missed before any admitted job is
+
+
+@dataclass(frozen=True)
+class PlanningProblem:
+    horizon: Horizon
+    battery: BatteryModel
+    soc0_wh: float
+    pv_w: FloatArray
+    essential_w: FloatArray  # base load + critical services
+    node_w: FloatArray  # node power left for deferrable and sponge jobs
+    floor_wh: FloatArray  # hard SoC floor: the reserve (+ margin) where jobs may run, else empty
+    dip_wh: FloatArray  # essentials-only SoC where it is under the reserve (NaN elsewhere): jobs
+    # may deepen it only for admitted work, at a penalty (``planner.deepen_penalty_per_kwh``)
+    strict_floor_wh: FloatArray  # min(reserve, essentials-only SoC): no deepening at all
+    essential_unserved_w: FloatArray  # what even essentials-only cannot get (battery empty)
+    jobs: tuple[PlanJob, ...]
+    critical: tuple[tuple[str, float], ...]  # (job id, power) of always-on services
+    heat_value: FloatArray  # value per kWh of compute energy, per slot
+    quantile: Quantile
+    config: SunboxConfig
+
+    @property
+    def dt_h(self) -> FloatArray:
+        return self.horizon.dt_h
+
+
+def default_base_load_w(config: SunboxConfig) -> float:
+    """What is always on: the box's own loads and the compute node idling."""
+    return config.loads.base_w + config.compute.idle_w
+
+
+def node_range_w(config: SunboxConfig) -> float:
+    return config.compute.max_w - config.compute.idle_w
+
+
+def _per_slot(
+    horizon: Horizon, values: float | Sequence[float] | FloatArray | None, default: float
+) -> FloatArray:
+    """A scalar, or an array on the fine grid from ``horizon.start``, averaged per slot."""
+    if values is None:
+        return np.full(horizon.n, float(default))
+    if np.isscalar(values):
+        return np.full(horizon.n, float(values))  # type: ignore[arg-type]
+    arr = np.asarray(values, dtype=float)
+    fine = np.zeros(horizon.n_fine)
+    m = min(len(arr), horizon.n_fine)
+    fine[:m] = arr[:m]
+    sums = np.bincount(horizon.fine_to_slot, weights=fine, minlength=horizon.n)
+    counts = np.bincount(horizon.fine_to_slot, minlength=horizon.n)
+    return np.asarray(sums / np.maximum(counts, 1), dtype=float)
+
+
+def build_problem(
+    now: datetime,
+    forecast: PowerForecast,
+    soc_pct: float,
+    jobs: Sequence[Job],
+    config: SunboxConfig,
+    *,
+    quantile: Quantile = "p10",
+    base_load_w: float | Sequence[float] | FloatArray | None = None,
+    heat_value_w_per_slot: Sequence[float] | FloatArray | None = None,
+    candidate_id: str | None = None,
+) -> PlanningProblem:
+    pc = config.planner
+    step_s = pc.slot_min * 60
+    horizon = build_horizon(now, pc.horizon_h, step_s, pc.fine_h, forecast_end(forecast))
+    battery = BatteryModel.from_config(config.battery)
+    soc0 = min(max(battery.wh(soc_pct), 0.0), battery.max_wh)
+    pv = average_onto(horizon, forecast, planning_pv_w(
+        forecast, quantile, day_correlation=pc.day_correlation, day_share=pc.day_share, lon_deg=config.site.lon))
+    base = _per_slot(horizon, base_load_w, default_base_load_w(config))
+    heat = _per_slot(horizon, heat_value_w_per_slot, 0.0)
+
+    live = [j for j in jobs if j.state in PLANNED_STATES]
+    critical = [(j.id, float(j.power_w)) for j in live if j.kind is JobKind.CRITICAL]
+    crit_w = sum(p for _, p in critical)
+    essential = base + crit_w
+    node = np.full(horizon.n, max(0.0, node_range_w(config) - crit_w))
+    # The essentials alone give the highest SoC path: where even it is under the reserve, the
+    # battery belongs to the essentials (no job may run), and jobs must not deepen that dip.
+    ess_run = simulate(battery, soc0, pv - essential, horizon.dt_h)
+    keep_wh = min(
+        battery.reserve_wh + battery.capacity_wh * pc.reserve_margin_pct / 100.0, battery.max_wh
+    )
+    above = ess_run.soc_wh >= keep_wh
+    runnable = above & np.concatenate(([soc0 >= keep_wh], above[:-1]))
+    dip_wh = np.where(above, np.nan, ess_run.soc_wh)
+    floor = np.where(above, keep_wh, battery.min_wh) - FLOOR_EPS_WH
+    strict = np.minimum(keep_wh, ess_run.soc_wh) - FLOOR_EPS_WH
+
+    planned: list[PlanJob] = []
+    for job in live:
+        if job.kind is JobKind.CRITICAL:
+            continue
+        remaining = job.remaining_wh
+        if remaining is not None and remaining <= 1e-9:
+            continue
+        frac = np.ones(horizon.n)
+        if job.kind is JobKind.DEFERRABLE:
+            if job.deadline is None or job.deadline <= horizon.now:
+                continue
+            frac = horizon.usable_fraction(job.deadline)
+        planned.append(
+            PlanJob(
+                id=job.id,
+                kind=job.kind,
+                power_w=float(job.power_w),
+                remaining_wh=remaining,
+                max_w=float(job.power_w) * frac * runnable,
+                frac=frac,
+                value=float(job.value),
+                candidate=job.id == candidate_id,
+            )
+        )
+    return PlanningProblem(
+        horizon=horizon,
+        battery=battery,
+        soc0_wh=soc0,
+        pv_w=pv,
+        essential_w=essential,
+        node_w=node,
+        floor_wh=floor,
+        dip_wh=dip_wh,
+        strict_floor_wh=strict,
+        essential_unserved_w=ess_run.unserved_w,
+        jobs=tuple(planned),
+        critical=tuple(critical),
+        heat_value=heat,
+        quantile=quantile,
+        config=config,
+    )

@@ -1,0 +1,276 @@
+"""Ranking and shedding rules the control cycle applies every few seconds (pure, clocked).
+
+The cycle hands over a frozen view (SoC, PV, battery power), the jobs and the current plan;
+``ShedRules.decide`` returns JobCommands, each with its reason. Order of authority, as in
+OpenEMS: safety first (reserve, empty battery), then the plan's per-slot targets, then
+corrections for deviations (less sun: cap, then suspend, sponges first, then the deferrable
+job with the most slack; more sun: raise sponge caps, start work early when the battery is
+full). Hysteresis on the reserve and minimum on/off times keep relays and jobs from flapping
+(the most common complaint of evcc's users); safety overrides the minimum times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from appliance.config import SunboxConfig
+from appliance.energy.problem import node_range_w
+from appliance.state import Job, JobAction, JobCommand, JobKind, JobState, Plan
+
+ACTIVE = (JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED)
+MIN_PLANNED_W = 5.0
+MIN_CAP_SHARE = 0.3  # below this share of its power a job is suspended rather than capped
+FULL_MARGIN_PCT = 2.0
+URGENT_SLACK_S = 3600.0  # deferrable jobs this close to needing all remaining time are not shed
+
+
+@dataclass(frozen=True)
+class ControlView:
+    """What the rules read from the site snapshot."""
+
+    now: datetime
+    soc_pct: float
+    pv_w: float | None = None  # PV power available now (measured)
+    battery_power_w: float | None = None  # positive = charging
+
+
+@dataclass
+class _Want:
+    on: bool
+    cap_w: float | None
+    reason: str
+    forced: bool = False  # safety: ignores minimum on/off times
+
+
+def slack_s(job: Job, now: datetime) -> float:
+    """Seconds a deferrable job can still wait and make its deadline at full power."""
+    if job.deadline is None or job.remaining_wh is None:
+        return float("inf")
+    need_s = job.remaining_wh / max(job.power_w, 1e-9) * 3600.0
+    return (job.deadline - now).total_seconds() - need_s
+
+
+@dataclass
+class ShedRules:
+    config: SunboxConfig
+    below_reserve: bool = False
+    battery_empty: bool = False
+    last_switch: dict[str, datetime] = field(default_factory=dict)
+
+    def decide(self, view: ControlView, jobs: Sequence[Job], plan: Plan | None) -> list[JobCommand]:
+        active = [j for j in jobs if j.state in ACTIVE]
+        self._update_latches(view.soc_pct)
+        wants = {j.id: self._target(view, j, plan) for j in active}
+        if plan is not None and not self.below_reserve:
+            self._correct_deviation(view, active, plan, wants)
+        self._fit_node(view, active, wants)
+        return self._commands(view, active, wants)
+
+    # ------------------------------------------------------------------ rules
+    def _update_latches(self, soc: float) -> None:
+        bat, margin = self.config.battery, self.config.planner.resume_margin_pct
+        if soc <= bat.reserve_pct:
+            self.below_reserve = True
+        elif soc >= bat.reserve_pct + margin:
+            self.below_reserve = False
+        if soc <= bat.soc_min_pct:
+            self.battery_empty = True
+        elif soc >= bat.soc_min_pct + margin:
+            self.battery_empty = False
+
+    def _target(self, view: ControlView, job: Job, plan: Plan | None) -> _Want:
+        bat = self.config.battery
+        soc = view.soc_pct
+        if job.kind is JobKind.CRITICAL:
+            if self.battery_empty:
+                return _Want(
+                    False, None, f"battery empty ({soc:.0f} % ≤ {bat.soc_min_pct:.0f} %)", True
+                )
+            return _Want(True, None, "critical service: always on")
+        if self.below_reserve:
+            if soc <= bat.reserve_pct:
+                why = (
+                    f"battery at reserve ({soc:.0f} % ≤ {bat.reserve_pct:.0f} %): "
+                    "only critical services run"
+                )
+            else:
+                resume = bat.reserve_pct + self.config.planner.resume_margin_pct
+                why = f"battery recovering ({soc:.0f} %): work resumes at {resume:.0f} %"
+            return _Want(False, None, why, True)
+        planned = _planned_w(plan, job.id, view.now)
+        if planned is None:
+            if job.kind is JobKind.SPONGE and self._battery_full(view):
+                return _Want(True, None, "battery full: soaking sun that would be lost")
+            on = job.state is JobState.RUNNING
+            return _Want(on, job.cap_w, "no plan for this job yet: unchanged")
+        step_s = plan.step_s if plan is not None else 900
+        left = job.remaining_wh
+        if planned > 0.5 and left is not None and left <= job.power_w * step_s / 3600.0:
+            return _Want(True, None, "plan: finishing now")  # the last sliver at full power
+        if (
+            job.kind is JobKind.DEFERRABLE
+            and job.started_at is not None
+            and slack_s(job, view.now) <= step_s
+        ):
+            # started work whose deadline now needs it at full power: the plan's slot-grained
+            # timing must not cost it the last minutes (the reserve still stops it)
+            return _Want(True, None, "deadline needs it now")
+        if planned < MIN_PLANNED_W:
+            return _Want(False, None, "plan: waiting for its slot")
+        cap = planned if planned < 0.95 * job.power_w else None
+        return _Want(True, cap, f"plan: {planned:.0f} W now")
+
+    def _battery_taking_all(self, view: ControlView) -> bool:
+        limit = self.config.battery.charge_max_w
+        return view.battery_power_w is not None and view.battery_power_w >= 0.9 * limit
+
+    def _battery_full(self, view: ControlView) -> bool:
+        full = view.soc_pct >= self.config.battery.soc_max_pct - FULL_MARGIN_PCT
+        return full and (view.battery_power_w is None or view.battery_power_w >= -50.0)
+
+    def _correct_deviation(
+        self, view: ControlView, jobs: list[Job], plan: Plan, wants: dict[str, _Want]
+    ) -> None:
+        k = plan.slot_index(view.now)
+        if k is None or view.pv_w is None:
+            return
+        planned_pv = float(plan.pv_w[k])
+        dev = view.pv_w - planned_pv
+        tol = max(50.0, 0.1 * planned_pv)
+        planned_soc = float(plan.soc_pct[k - 1] if k > 0 else plan.soc_pct[0])
+        sponges = sorted(
+            (j for j in jobs if j.kind is JobKind.SPONGE), key=lambda j: (j.value, j.id)
+        )
+        deferrable = sorted(
+            (j for j in jobs if j.kind is JobKind.DEFERRABLE),
+            key=lambda j: (-slack_s(j, view.now), j.id),
+        )
+        if dev < -tol and view.soc_pct < planned_soc - 1.0:
+            short = -dev
+            for job in sponges + [j for j in deferrable if slack_s(j, view.now) > URGENT_SLACK_S]:
+                want = wants[job.id]
+                if short <= 0 or not want.on:
+                    continue
+                power = want.cap_w if want.cap_w is not None else job.power_w
+                cut = min(power, short)
+                short -= cut
+                if power - cut < MIN_CAP_SHARE * job.power_w:
+                    wants[job.id] = _Want(
+                        False, None, f"less sun than planned ({-dev:.0f} W short): suspended"
+                    )
+                else:
+                    wants[job.id] = _Want(
+                        True, power - cut, f"less sun than planned ({-dev:.0f} W short): capped"
+                    )
+            return
+        full = self._battery_full(view)
+        if full or (dev > tol and self._battery_taking_all(view)):
+            # sponges soak only what the battery cannot take: under a P10 plan there is usually
+            # more sun than planned, and that belongs in the battery first
+            extra = node_range_w(self.config) if full else dev
+            why = (
+                "battery full: soaking sun that would be lost"
+                if full
+                else f"more sun than planned (+{dev:.0f} W) and the battery takes all it can"
+            )
+            for job in reversed(sponges):
+                want = wants[job.id]
+                power = (want.cap_w if want.cap_w is not None else job.power_w) if want.on else 0.0
+                if extra <= 0 or power >= job.power_w:
+                    continue
+                add = min(job.power_w - power, extra)
+                extra -= add
+                new = power + add
+                if new >= MIN_CAP_SHARE * job.power_w:
+                    wants[job.id] = _Want(True, None if new >= 0.95 * job.power_w else new, why)
+            if full:
+                for job in reversed(deferrable):  # least slack first
+                    if extra <= 0 or wants[job.id].on:
+                        continue
+                    extra -= job.power_w
+                    wants[job.id] = _Want(
+                        True, None, "battery full: running ahead of plan on sun that would be lost"
+                    )
+
+    def _fit_node(self, view: ControlView, jobs: list[Job], wants: dict[str, _Want]) -> None:
+        """Node power is finite: drop sponges, then the deferrable jobs with most slack."""
+        room = node_range_w(self.config)
+
+        def power(job: Job) -> float:
+            w = wants[job.id]
+            return 0.0 if not w.on else (w.cap_w if w.cap_w is not None else job.power_w)
+
+        rank = sorted(
+            jobs,
+            key=lambda j: (
+                {JobKind.CRITICAL: 0, JobKind.DEFERRABLE: 1, JobKind.SPONGE: 2}[j.kind],
+                slack_s(j, view.now) if j.kind is JobKind.DEFERRABLE else -j.value,
+                j.id,
+            ),
+        )
+        used = 0.0
+        for job in rank:
+            p = power(job)
+            if used + p > room + 1e-6 and job.kind is not JobKind.CRITICAL:
+                left = room - used
+                busy = f"node busy ({used:.0f} of {room:.0f} W in use)"
+                if left >= MIN_CAP_SHARE * job.power_w:
+                    wants[job.id] = _Want(True, left, busy)
+                    used += left
+                else:
+                    wants[job.id] = _Want(False, None, busy)
+                continue
+            used += p
+
+    def _commands(
+        self, view: ControlView, jobs: list[Job], wants: dict[str, _Want]
+    ) -> list[JobCommand]:
+        pc = self.config.planner
+        offs: list[JobCommand] = []
+        caps: list[JobCommand] = []
+        ons: list[JobCommand] = []
+        for job in jobs:
+            want = wants[job.id]
+            running = job.state is JobState.RUNNING
+            since = self.last_switch.get(job.id)
+            held_s = None if since is None else (view.now - since).total_seconds()
+            if running and not want.on:
+                if not want.forced and held_s is not None and held_s < pc.min_on_s:
+                    continue
+                offs.append(JobCommand(job.id, "suspend", want.reason))
+                self.last_switch[job.id] = view.now
+                continue
+            if not running and want.on:
+                if not want.forced and held_s is not None and held_s < pc.min_off_s:
+                    continue
+                action: JobAction = (
+                    "start"
+                    if job.state is JobState.ADMITTED and job.started_at is None
+                    else "resume"
+                )
+                ons.append(JobCommand(job.id, action, want.reason, cap_w=want.cap_w))
+                self.last_switch[job.id] = view.now
+                continue
+            if running and _cap_changed(job.cap_w, want.cap_w, pc.cap_step_w):
+                caps.append(JobCommand(job.id, "cap", want.reason, cap_w=want.cap_w))
+        return offs + caps + ons
+
+
+def _cap_changed(old: float | None, new: float | None, step: float) -> bool:
+    if old is None and new is None:
+        return False
+    if old is None or new is None:
+        return True
+    return abs(old - new) >= step
+
+
+def _planned_w(plan: Plan | None, job_id: str, now: datetime) -> float | None:
+    if plan is None:
+        return None
+    series = plan.job_power_w.get(job_id)
+    k = plan.slot_index(now)
+    if series is None or k is None:
+        return None
+    return float(series[k])

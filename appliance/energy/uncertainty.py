@@ -1,0 +1,117 @@
+"""The PV trajectory to plan on at a quantile: the quantile of the RUNNING energy, not of each slot.
+
+Admission asks "will the energy before this deadline be there, nine times out of ten?". Summing
+every slot's own P10 answers a different question — that every slot of two days is at its 10 %
+worst at once — and rejects most work a multi-day window could safely take, because days do
+not fail together. Here the forecast's per-slot quantiles become correlated scenarios: one
+latent weather variable per (solar) day, AR(1) from day to day, plus an intraday part, mapped
+through each slot's quantile function (a Gaussian copula). The q-quantile of the cumulative
+energy at each slot, differenced, is a trajectory whose running sum is exactly that envelope:
+the planner keeps every deadline with probability >= 1 - q as long as its plan holds under it.
+
+With p10 = p50 = p90 (the perfect policy's actual future) every scenario is the forecast.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy.signal import lfilter
+from scipy.special import ndtr
+
+from appliance.state import FloatArray, PowerForecast
+
+N_SCENARIOS = 400
+SEED = 20240601
+# Probability knots of each slot's quantile function: 0 W at the bottom, the forecast's
+# P10/P50/P90, and a top as far above P90 as P90 is above P50 (the sun is bounded).
+_KNOTS = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
+INTRADAY_STEP_CORRELATION = 0.97  # per 15 minutes: morning and afternoon can differ
+
+
+def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float, lon_deg: float,
+              n: int = N_SCENARIOS, seed: int = SEED) -> FloatArray:
+    """(n, slots) PV power scenarios consistent with the forecast's per-slot quantiles."""
+    p10, p50, p90 = (np.asarray(a, dtype=float) for a in (forecast.p10_w, forecast.p50_w, forecast.p90_w))
+    slots = p50.shape[0]
+    if slots == 0:
+        return np.zeros((n, 0))
+    # solar days: boundaries at local solar midnight (UTC - lon/15 h)
+    t0 = forecast.start.timestamp() + lon_deg / 15.0 * 3600.0
+    first_day_slots = int(min(slots, -(-(86400 - t0 % 86400) // forecast.step_s)))
+    idx, w = _latent(n, slots, int(forecast.step_s), first_day_slots, round(day_correlation, 6),
+                     round(day_share, 6), seed)
+    top = p90 + np.maximum(p90 - p50, 0.0)
+    knots = np.stack([np.zeros(slots), p10, p50, p90, top])  # (5, slots)
+    knots = np.maximum.accumulate(knots, axis=0)  # a quantile function never decreases
+    cols = np.arange(slots)[None, :]
+    lo_v, hi_v = knots[idx, cols], knots[idx + 1, cols]
+    return np.asarray(lo_v + w * (hi_v - lo_v), dtype=float)
+
+
+@lru_cache(maxsize=16)
+def _latent(n: int, slots: int, step_s: int, first_day_slots: int, day_correlation: float,
+            day_share: float, seed: int) -> tuple[np.ndarray, FloatArray]:
+    """The random part of the scenarios (knot index and weight per draw and slot): it does not
+    depend on the forecast's values, so it is drawn once per horizon shape."""
+    rng = np.random.default_rng(seed)
+    per_day = max(1, int(round(86400 / step_s)))
+    k = np.arange(slots)
+    day = np.where(k < first_day_slots, 0, 1 + (k - first_day_slots) // per_day)
+    z_day = _ar1(rng, n, int(day[-1]) + 1, day_correlation)
+    intra = _ar1(rng, n, slots, INTRADAY_STEP_CORRELATION ** (step_s / 900.0))
+    z = np.sqrt(day_share) * z_day[:, day] + np.sqrt(1.0 - day_share) * intra
+    u = ndtr(z)  # uniform(0, 1) per slot, correlated as the weather is
+    idx = np.clip(np.searchsorted(_KNOTS, u, side="right") - 1, 0, len(_KNOTS) - 2)
+    lo_p, hi_p = _KNOTS[idx], _KNOTS[idx + 1]
+    return idx, np.asarray((u - lo_p) / (hi_p - lo_p), dtype=float)
+
+
+def _ar1(rng: np.random.Generator, n: int, steps: int, phi: float) -> FloatArray:
+    """n stationary AR(1) series of unit variance: x_t = phi x_(t-1) + sqrt(1 - phi^2) e_t."""
+    e = rng.standard_normal((n, steps))
+    e[:, 1:] *= np.sqrt(1.0 - phi**2)
+    return np.asarray(lfilter([1.0], [1.0, -phi], e, axis=1), dtype=float)
+
+
+def cumulative_quantile_w(forecast: PowerForecast, q: float, *, day_correlation: float = 0.4,
+                          day_share: float = 0.8, lon_deg: float = 0.0) -> FloatArray:
+    """PV per slot whose running sum is the q-quantile of the running energy over scenarios."""
+    if abs(q - 0.5) < 1e-9:
+        return np.asarray(forecast.p50_w, dtype=float)
+    key = (forecast.issued_at.timestamp(), forecast.start.timestamp(), forecast.step_s,
+           forecast.p10_w.tobytes(), forecast.p50_w.tobytes(), forecast.p90_w.tobytes(),
+           round(q, 6), round(day_correlation, 6), round(day_share, 6), round(lon_deg, 3))
+    return _cached(key, forecast, q, day_correlation, day_share, lon_deg).copy()
+
+
+def _cached(key: tuple[object, ...], forecast: PowerForecast, q: float, rho: float, share: float,
+            lon: float) -> FloatArray:
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    sc = scenarios(forecast, rho, share, lon)
+    cum = np.cumsum(sc, axis=1)
+    k = int(np.floor(q * (cum.shape[0] - 1)))
+    envelope = np.partition(cum, k, axis=0)[k]  # the q-quantile (lower order statistic)
+    envelope = np.maximum.accumulate(np.maximum(envelope, 0.0))
+    traj = np.diff(np.concatenate(([0.0], envelope)))
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = traj
+    return traj
+
+
+_CACHE: dict[tuple[object, ...], FloatArray] = {}
+_CACHE_SIZE = 8
+
+
+QUANTILE_LEVELS = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
+
+
+def planning_pv_w(forecast: PowerForecast, quantile: str, *, day_correlation: float, day_share: float,
+                  lon_deg: float) -> FloatArray:
+    """What the planner plans on for its admission quantile (see the module docstring)."""
+    return cumulative_quantile_w(forecast, QUANTILE_LEVELS[quantile], day_correlation=day_correlation,
+                                 day_share=day_share, lon_deg=lon_deg)

@@ -1,0 +1,117 @@
+"""Jobs as simulated work for replay: progress is energy at the job's power (or cap) on the
+virtual clock; no processes. A deferrable or sponge job finishes when its energy is done."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance.clock import Clock
+from appliance.state import Job
+from appliance.workloads.executor import ExecutorError, JobProgress
+
+
+@dataclass
+class _Sim:
+    job_id: str
+    power_w: float
+    energy_wh: float | None  # None: runs until stopped (critical, open sponge)
+    used_wh: float
+    cap_w: float | None = None
+    suspended: bool = False
+    stopped: bool = False
+    finished: bool = False
+    step_wh: float = 0.0  # energy in the last poll interval
+
+    @property
+    def draw_w(self) -> float:
+        if self.suspended or self.stopped or self.finished:
+            return 0.0
+        return self.power_w if self.cap_w is None else min(self.power_w, max(self.cap_w, 0.0))
+
+
+class SimulatedExecutor:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._jobs: dict[str, _Sim] = {}
+        self._last = clock.now()
+
+    def known(self, job_id: str) -> bool:
+        return job_id in self._jobs
+
+    def start(self, job: Job) -> None:
+        self.advance()
+        self._jobs[job.id] = _Sim(
+            job.id, job.power_w, job.energy_wh, job.energy_used_wh, cap_w=job.cap_w
+        )
+
+    def _get(self, job_id: str) -> _Sim:
+        sim = self._jobs.get(job_id)
+        if sim is None:
+            raise ExecutorError(f"job {job_id} is not running here")
+        return sim
+
+    def suspend(self, job_id: str) -> None:
+        self.advance()
+        self._get(job_id).suspended = True
+
+    def resume(self, job_id: str) -> None:
+        self.advance()
+        self._get(job_id).suspended = False
+
+    def cap(self, job_id: str, cap_w: float | None) -> None:
+        self.advance()
+        self._get(job_id).cap_w = cap_w
+
+    def stop(self, job_id: str) -> None:
+        self.advance()
+        self._get(job_id).stopped = True
+
+    def job_power_w(self, job_id: str) -> float:
+        """What one job draws right now (0 when unknown, suspended or done)."""
+        sim = self._jobs.get(job_id)
+        return 0.0 if sim is None else sim.draw_w
+
+    def node_power_w(self) -> float:
+        """Power above idle the running jobs draw right now (for the plant simulation)."""
+        return sum(s.draw_w for s in self._jobs.values())
+
+    def advance(self) -> float:
+        """Integrate work up to the clock's now; returns the energy used in the interval."""
+        now = self.clock.now()
+        dt_h = max((now - self._last).total_seconds(), 0.0) / 3600.0
+        self._last = now
+        total = 0.0
+        for sim in self._jobs.values():
+            e = sim.draw_w * dt_h
+            if sim.energy_wh is not None:
+                e = min(e, max(sim.energy_wh - sim.used_wh, 0.0))
+            sim.used_wh += e
+            sim.step_wh += e
+            total += e
+            if (
+                sim.energy_wh is not None
+                and sim.used_wh >= sim.energy_wh - 1e-9
+                and not sim.stopped
+            ):
+                sim.finished = True
+        return total
+
+    def poll(self) -> dict[str, JobProgress]:
+        self.advance()
+        out: dict[str, JobProgress] = {}
+        for sim in self._jobs.values():
+            done = sim.finished or sim.stopped
+            out[sim.job_id] = JobProgress(
+                job_id=sim.job_id,
+                running=not done and not sim.suspended,
+                suspended=sim.suspended and not done,
+                finished=done,
+                exit_code=(0 if sim.finished else (-15 if sim.stopped else None)),
+                energy_used_wh=sim.used_wh,
+                cpu_s=0.0,
+                power_w=sim.draw_w,
+            )
+            sim.step_wh = 0.0
+        for job_id in [j for j, s in self._jobs.items() if s.finished or s.stopped]:
+            del self._jobs[job_id]
+        return out

@@ -1,0 +1,226 @@
+"""Planner on hand-checkable days: a sine-shaped sunny day at the demo site (UTC+3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from appliance.config import SunboxConfig
+from appliance.energy.admission import AdmissionContext, decide
+from appliance.energy.battery import BatteryModel, simulate
+from appliance.energy.planner import plan, plan_detailed
+from appliance.state import Job, JobKind, JobState, PowerForecast
+from tests.conftest import make_config
+
+LOCAL_MIDNIGHT = datetime(2024, 3, 1, 21, 0, tzinfo=UTC)  # 2024-03-02 00:00 in Kisumu (UTC+3)
+
+
+def sunny_forecast(
+    start: datetime, peak_w: float = 2500.0, hours: int = 60, p10: float = 0.6, step_s: int = 900
+) -> PowerForecast:
+    """Sun from 06:00 to 18:00 local, sine-shaped; P10 = ``p10`` × P50."""
+    times = [start + timedelta(seconds=i * step_s) for i in range(hours * 3600 // step_s)]
+    local_h = np.array([((t.hour + 3) % 24) + t.minute / 60 + step_s / 7200 for t in times])
+    p50 = np.clip(np.sin((local_h - 6.0) / 12.0 * np.pi), 0.0, None) * peak_w
+    return PowerForecast(
+        issued_at=start, start=start, step_s=step_s, p10_w=p50 * p10, p50_w=p50, p90_w=p50 * 1.1
+    )
+
+
+def deferrable(
+    job_id: str,
+    energy_wh: float,
+    deadline: datetime,
+    power_w: float = 200.0,
+    state: JobState = JobState.ADMITTED,
+) -> Job:
+    return Job(
+        id=job_id,
+        name=job_id,
+        kind=JobKind.DEFERRABLE,
+        power_w=power_w,
+        energy_wh=energy_wh,
+        deadline=deadline,
+        state=state,
+    )
+
+
+def local_hours(p_times: list[datetime], power: np.ndarray) -> list[float]:
+    return [
+        ((t.hour + 3) % 24) + t.minute / 60 for t, w in zip(p_times, power, strict=True) if w > 1.0
+    ]
+
+
+@pytest.fixture
+def config() -> SunboxConfig:
+    return make_config()
+
+
+def test_one_job_on_a_sunny_day_runs_in_the_midday_sun_not_at_night(config: SunboxConfig) -> None:
+    """Battery at the reserve at 05:00, P10 peak 420 W: the job (5 h at 200 W) can only run on
+    what the sun gives above the essentials (65 W), so it runs in daylight across noon, and none
+    of it at night or from the battery."""
+    now = LOCAL_MIDNIGHT + timedelta(hours=5)
+    fc = sunny_forecast(now, peak_w=700.0)
+    job = deferrable("j", 1000.0, now + timedelta(hours=14))  # 5 h at 200 W, by 19:00 local
+    for solver in ("milp", "greedy"):
+        out = plan_detailed(now, fc, 30.0, [job], config, solver=solver)
+        p = out.plan
+        assert p.solver == solver
+        hours = local_hours(p.times(), p.job_power_w["j"])
+        assert hours, "the job is planned"
+        assert min(hours) >= 7.0 and max(hours) <= 17.0, (solver, hours)
+        assert 12.0 in hours or 12.25 in hours, "noon, the sunniest hour, is used"
+        surplus = p.pv_w - (config.loads.base_w + config.compute.idle_w)
+        assert np.all(p.job_power_w["j"] <= np.maximum(surplus, 0.0) + 1.0)
+        energy = float(p.job_power_w["j"].sum() * p.step_s / 3600)
+        assert energy == pytest.approx(1000.0, abs=0.5)
+        assert np.all(out.solution.soc_wh >= out.problem.floor_wh - 1e-3)  # essentials only below
+        from appliance.energy.admission import solar_share
+
+        assert solar_share(out, "j") >= 0.95
+
+
+def test_battery_at_reserve_at_night_waits_for_the_sun(config: SunboxConfig) -> None:
+    now = LOCAL_MIDNIGHT
+    job = deferrable("j", 800.0, now + timedelta(hours=20))
+    for solver in ("milp", "greedy"):
+        p = plan(now, sunny_forecast(now), 30.0, [job], config, solver=solver)
+        hours = local_hours(p.times(), p.job_power_w["j"])
+        assert hours and min(hours) >= 6.0 and max(hours) <= 18.0, (solver, hours)
+        # essentials draw the battery under the reserve overnight; the job adds nothing to it
+        night = p.pv_w < 1.0
+        assert np.all(p.job_power_w["j"][night] < 1e-6), solver
+
+
+def test_reserve_never_crossed_by_jobs_only_by_essentials(config: SunboxConfig) -> None:
+    """Start above the reserve with a lot of work: the plan fills the battery down to the
+    reserve, never below. Start below the reserve: jobs add nothing to the night's drop."""
+    now = LOCAL_MIDNIGHT + timedelta(hours=18)  # 18:00 local: a whole night ahead
+    fc = sunny_forecast(now)
+    jobs = [deferrable(f"j{i}", 900.0, now + timedelta(hours=40), power_w=250.0) for i in range(4)]
+    for solver in ("milp", "greedy"):
+        out = plan_detailed(now, fc, 45.0, jobs, config, solver=solver)
+        assert float(out.plan.soc_pct.min()) >= config.battery.reserve_pct - 1e-6, solver
+    # below the reserve: essentials alone set the floor; jobs must not lower it
+    bat = BatteryModel.from_config(config.battery)
+    out = plan_detailed(now, fc, 25.0, jobs, config)
+    essential = simulate(
+        bat, bat.wh(25.0), out.problem.pv_w - out.problem.essential_w, out.problem.dt_h
+    )
+    floor = np.minimum(bat.reserve_wh, essential.soc_wh)
+    assert np.all(out.solution.soc_wh >= floor - 1e-3)
+    night = out.problem.pv_w < 1.0
+    total_jobs = sum(out.solution.job_w.values())
+    assert np.all(total_jobs[night & (essential.soc_wh < bat.reserve_wh)] < 1e-6)
+
+
+def test_infeasible_deadline_rejected_with_earliest_feasible_one(config: SunboxConfig) -> None:
+    now = LOCAL_MIDNIGHT + timedelta(hours=5)  # 05:00 local, battery at 40 %
+    fc = sunny_forecast(now)
+    ctx = AdmissionContext(now=now, forecast=fc, soc_pct=40.0, admitted=[], config=config)
+    job = deferrable("big", 2000.0, now + timedelta(hours=4), power_w=250.0, state=JobState.PENDING)
+    d = decide(ctx, job)
+    assert not d.admitted
+    # four hours at 250 W is 1000 Wh at most, whatever the sun
+    assert d.available_wh == pytest.approx(1000.0, abs=2.0)
+    assert d.reason.startswith(
+        "rejected: at P10 the box can give 1000 Wh before your deadline, you asked 2000 Wh"
+    )
+    assert d.earliest_deadline is not None
+    local = d.earliest_deadline.astimezone(config.site.zone).strftime("%H:%M")
+    assert f"earliest feasible deadline is {local}" in d.reason
+    # the named deadline works, one slot earlier does not
+    ok = decide(ctx, deferrable("big", 2000.0, d.earliest_deadline, 250.0, JobState.PENDING))
+    assert ok.admitted, ok.reason
+    early = d.earliest_deadline - timedelta(minutes=15)
+    late = decide(ctx, deferrable("big", 2000.0, early, 250.0, JobState.PENDING), explain=False)
+    assert not late.admitted
+
+
+def test_admission_keeps_admitted_deadlines(config: SunboxConfig) -> None:
+    """A day that fits one big job: the second, same size and deadline, is refused."""
+    now = LOCAL_MIDNIGHT
+    fc = sunny_forecast(now, peak_w=900.0, hours=48)
+    first = deferrable(
+        "a", 2200.0, now + timedelta(hours=19), power_w=250.0, state=JobState.PENDING
+    )
+    ctx = AdmissionContext(now=now, forecast=fc, soc_pct=35.0, admitted=[], config=config)
+    d1 = decide(ctx, first)
+    assert d1.admitted, d1.reason
+    assert d1.reason.startswith("admitted: planned ")
+    ctx2 = AdmissionContext(
+        now=now,
+        forecast=fc,
+        soc_pct=35.0,
+        admitted=[deferrable("a", 2200.0, first.deadline, 250.0)],  # type: ignore[arg-type]
+        config=config,
+    )
+    d2 = decide(ctx2, deferrable("b", 2200.0, first.deadline, 250.0, JobState.PENDING))  # type: ignore[arg-type]
+    assert not d2.admitted
+    assert d2.available_wh is not None and d2.available_wh < 2200.0
+
+
+def test_greedy_fallback_when_the_solver_runs_out_of_time(config: SunboxConfig) -> None:
+    now = LOCAL_MIDNIGHT
+    jobs = [deferrable(f"j{i}", 300.0, now + timedelta(hours=30 + i % 10)) for i in range(60)]
+    p = plan(now, sunny_forecast(now), 60.0, jobs, config, time_limit_s=1e-6)
+    assert p.solver == "greedy"
+    assert p.status.startswith("greedy fallback: HiGHS status")
+    assert float(p.soc_pct.min()) >= config.battery.reserve_pct - 1e-6
+    assert len(p) == 48 * 4
+
+
+def test_sponge_soaks_only_surplus_sun_and_critical_is_always_on(config: SunboxConfig) -> None:
+    now = LOCAL_MIDNIGHT
+    sponge = Job(
+        id="s",
+        name="s",
+        kind=JobKind.SPONGE,
+        power_w=150.0,
+        energy_wh=None,
+        deadline=None,
+        state=JobState.ADMITTED,
+    )
+    crit = Job(
+        id="c",
+        name="c",
+        kind=JobKind.CRITICAL,
+        power_w=30.0,
+        energy_wh=None,
+        deadline=None,
+        state=JobState.RUNNING,
+    )
+    p = plan(now, sunny_forecast(now), 95.0, [sponge, crit], config)
+    assert np.all(p.job_power_w["c"] == 30.0)
+    surplus = p.pv_w - (config.loads.base_w + config.compute.idle_w + 30.0)
+    assert np.all(p.job_power_w["s"] <= np.maximum(surplus, 0.0) + 1e-6)
+    assert float(p.job_power_w["s"].max()) == pytest.approx(150.0)
+
+
+def test_heat_value_moves_work_into_valued_slots(config: SunboxConfig) -> None:
+    """On battery alone (no sun): heat valued only in the evening pulls the job there."""
+    now = LOCAL_MIDNIGHT + timedelta(hours=18)
+    dark = sunny_forecast(now, peak_w=0.0, hours=48)
+    job = deferrable("h", 300.0, now + timedelta(hours=6))
+    heat = np.zeros(48 * 4)
+    heat[12:20] = 0.5  # 21:00-23:00 local
+    p = plan(now, dark, 80.0, [job], config, heat_value_w_per_slot=heat)
+    on = np.flatnonzero(p.job_power_w["h"] > 1.0)
+    assert set(on.tolist()) <= set(range(12, 20)), on
+    assert p.heat_to_room_w is not None and float(p.heat_to_room_w[12]) > config.compute.idle_w
+
+
+def test_partial_first_slot_and_coarse_tail_keep_energy_exact(config: SunboxConfig) -> None:
+    cfg = make_config(planner={"fine_h": 6.0})
+    now = LOCAL_MIDNIGHT + timedelta(hours=7, minutes=7)
+    job = deferrable("j", 1234.0, now + timedelta(hours=30))
+    out = plan_detailed(now, sunny_forecast(now - timedelta(minutes=7)), 50.0, [job], cfg)
+    assert out.problem.horizon.n == 24 + 42  # 6 h of 15-min slots, then hourly
+    assert out.problem.dt_h[0] == pytest.approx(8 / 60)
+    p = out.plan
+    assert len(p) == 48 * 4
+    got = float((out.slot_power_w("j") * out.problem.dt_h).sum())
+    assert got == pytest.approx(1234.0, abs=0.5)
