@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "appliance.commands.sync",
     "appliance.commands.tui",
     "appliance.commands.fleet",
+    "appliance.commands.users",
+    "appliance.commands.selftest",
 )
 
 
