@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -297,15 +297,23 @@ class PlannerConfig(_Section):
     battery_cycle_cost_per_kwh: float = Field(default=0.02, ge=0)  # counted on discharge
     miss_penalty_per_kwh: float = Field(default=100.0, gt=0)
     shed_penalty_per_kwh: float = Field(default=1000.0, gt=0)
+    # Admitted work may lower the essentials' SoC where they alone are under the reserve anyway
+    # (a dip that came into the horizon after admission) at this cost; new work may not.
+    deepen_penalty_per_kwh: float = Field(default=10.0, gt=0)
     # 15-min slots for the first fine_h hours, hourly after (fewer variables for fast replay).
     fine_h: float = Field(default=48.0, gt=0, le=168)
-    # LP at most this often (plus on job changes and deviations); greedy re-plans in between.
+    # Re-plans for a SoC deviation come at most this often (job changes and replan_min always).
     lp_interval_min: float = Field(default=15.0, gt=0, le=1440)
     resume_margin_pct: float = Field(default=5.0, ge=0, le=50)  # hysteresis above the reserve
     # Plans keep jobs this far above the reserve, so a slot's surprise does not reach it.
     reserve_margin_pct: float = Field(default=2.0, ge=0, le=50)
     cap_step_w: float = Field(default=10.0, ge=0)  # smaller cap changes are not worth a command
     admission_tolerance_wh: float = Field(default=1.0, ge=0)
+    # How the planner turns per-slot quantiles into "P10 of the energy before a deadline": the
+    # weather of one day vs the next (lag-1 correlation of the daily clear-sky index) and the
+    # share of a slot's uncertainty that is the whole day's (see appliance/energy/uncertainty.py).
+    day_correlation: float = Field(default=0.4, ge=0, lt=1)
+    day_share: float = Field(default=0.8, ge=0, le=1)
 
 
 class HeatDeviceRef(_Section):
@@ -478,11 +486,29 @@ class SyncConfig(_Section):
         return self
 
 
+ApiRole = Literal["viewer", "operator", "technician", "admin"]
+
+
 class ApiConfig(_Section):
+    """The local dashboard and its API (appliance/api): where it listens and how it guards."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    session_ttl_h: float = Field(default=12.0, gt=0)
-    language: str = "en"
+    session_ttl_h: float = Field(default=12.0, gt=0, le=24 * 90)
+    language: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    # Login rate limit: this many failures per window, per client address and per user name.
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_window_s: float = Field(default=300.0, gt=0, le=86400)
+    min_password_len: int = Field(default=10, ge=8, le=128)
+    # A job with a shell command runs code on the box: by default only technicians may send one.
+    job_cmd_min_role: ApiRole = "technician"
+    metrics_public: bool = True  # /metrics without login (Prometheus on the LAN)
+    cookie_secure: bool = False  # set when the box is reached through an HTTPS proxy
+    sse_max_clients: int = Field(default=64, ge=1, le=10_000)
+    sse_min_interval_s: float = Field(default=1.0, ge=0.1, le=60)  # state pushes at most this often
+    # Requests started per turn of the daemon's event loop (others queue, first in first out):
+    # bounds the API's share of each turn so the control cycle keeps its period under load.
+    requests_per_loop_turn: int = Field(default=8, ge=1, le=1000)
 
 
 class FleetConfig(_Section):
@@ -560,6 +586,39 @@ class SimConfig(_Section):
         return value
 
 
+class SelftestConfig(_Section):
+    """Thresholds of the self-test and commissioning report (appliance/selftest)."""
+
+    disk_warn_free_mb: float = Field(default=1024.0, ge=0)
+    disk_fail_free_mb: float = Field(default=200.0, ge=0)
+    # Measured PV may stray this far outside the forecast's P10..P90 of the last hour.
+    forecast_tolerance_w: float = Field(default=100.0, ge=0)
+    sun_check_days: float = Field(default=7.0, gt=0, le=60)
+    # The daemon's published state older than this means it is not running.
+    daemon_stale_after_s: float = Field(default=60.0, gt=0, le=86400)
+    # A box clock before this date has lost its time (RTC battery, no network time yet).
+    clock_floor: date = date(2025, 1, 1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SelftestConfig:
+        if self.disk_fail_free_mb > self.disk_warn_free_mb:
+            raise ValueError(
+                f"disk_fail_free_mb ({self.disk_fail_free_mb:g}) must be at or below "
+                f"disk_warn_free_mb ({self.disk_warn_free_mb:g})"
+            )
+        return self
+
+
+class TuiConfig(_Section):
+    """The technician's terminal UI (ui/tui): where it finds the API and how often it looks."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://")  # default http://<api host>:<port>
+    user: str = Field(default="technician", min_length=1, max_length=64)
+    refresh_s: float = Field(default=2.0, ge=0.5, le=60)
+    api_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    scan_timeout_s: float = Field(default=0.3, gt=0, le=1.0)
+
+
 class SunboxConfig(_Section):
     """The whole site: what the box is, where it stands, what it drives."""
 
@@ -579,6 +638,8 @@ class SunboxConfig(_Section):
     api: ApiConfig = Field(default_factory=ApiConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     sim: SimConfig = Field(default_factory=SimConfig)
+    selftest: SelftestConfig = Field(default_factory=SelftestConfig)
+    tui: TuiConfig = Field(default_factory=TuiConfig)
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> SunboxConfig:

@@ -212,6 +212,14 @@ class Plant:
             inverter_on=self.inverter_on,
         )
 
+    def skip_to(self, moment: datetime) -> None:
+        """Jump over time with no weather (replay gaps): the battery's state carries over."""
+        moment = moment.astimezone(UTC)
+        if moment < self.time:
+            raise ValueError("the plant's time does not go back")
+        self.time = moment
+        self.snapshot = replace(self.snapshot, at=moment)
+
     def prepare(self, start: datetime, end: datetime) -> None:
         """Compute the PV of a whole range in one pass (replay: a year in about a second)."""
         self.sky.prepare(start, end)

@@ -106,3 +106,31 @@ def read_opsd_household(path: Path | str, column: str = "DE_KN_residential4_pv")
     power_w = np.where(valid, energy_kwh * 1000.0, np.nan)  # kWh per hour -> mean W
     frame = pd.DataFrame({"pv_ac_w": power_w}, index=hours).dropna()
     return validate_weather_frame(frame, str(p))
+
+
+def read_tmy2(path: Path | str) -> pd.DataFrame:
+    """A TMY2 file (e.g. pvlib's Miami ``12839.tm2``) -> hourly GHI, DNI, DHI, temperature, wind.
+
+    TMY2 is a typical meteorological year stitched from months of different years; pvlib labels
+    every row with one year (1962 for Miami) at the interval start, in local standard time.
+    Temperatures come in tenths of a degree and wind in tenths of m/s.
+    """
+    import pvlib
+
+    p = Path(path)
+    try:
+        raw, _meta = pvlib.iotools.read_tmy2(str(p))
+    except (OSError, ValueError, KeyError) as exc:
+        raise WeatherFileError(f"{p}: not a TMY2 file ({exc})") from None
+    index = pd.DatetimeIndex(raw.index).tz_convert("UTC").rename("time")
+    frame = pd.DataFrame(
+        {
+            "ghi_w_m2": raw["GHI"].to_numpy(dtype=float),
+            "dni_w_m2": raw["DNI"].to_numpy(dtype=float),
+            "dhi_w_m2": raw["DHI"].to_numpy(dtype=float),
+            "temp_air_c": raw["DryBulb"].to_numpy(dtype=float) / 10.0,
+            "wind_speed_m_s": raw["Wspd"].to_numpy(dtype=float) / 10.0,
+        },
+        index=index,
+    )
+    return validate_weather_frame(frame, str(p))

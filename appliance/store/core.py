@@ -63,7 +63,7 @@ class Store:
         self._migrate()
         self.telemetry = telemetry.TelemetryTable(self)
         self.events = events.EventsTable(self)
-        self.jobs = jobs.JobsTable(self)
+        self.jobs: jobs.JobRepository = jobs.JobsTable(self)
         self.outbox = outbox.OutboxTable(self)
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,8 @@ class EventsTable:
         limit: int = 100,
     ) -> list[Event]:
         """Newest first (or oldest first after ``after_id``, for tailing)."""
-        where, params = [], []
+        where: builtins.list[str] = []
+        params: builtins.list[Any] = []
         if since is not None:
             where.append("ts_ms >= ?")
             params.append(to_ms(since))

@@ -1,0 +1,249 @@
+"""The replay loop: the box's own control cycle, planner, admission and runner on a virtual
+clock, stepping the simulator's plant driven by measured irradiance.
+
+Policies:
+- sunbox: the box as it runs live — its forecaster learns from the measured PV as it goes
+  (offline: clear sky x learned climatology, nowcast), P10 admission, rolling plan.
+- perfect: the same planner and admission given the actual future PV as its forecast.
+- threshold: a naive SoC gate, no forecast (admit everything; run while SoC > 50 %, stop all
+  but critical at the reserve).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from appliance.clock import ManualClock, floor_time
+from appliance.config import SunboxConfig
+from appliance.control.cycle import ControlCycle, Policy, pv_for_learning
+from appliance.energy import AdmissionContext, RollingPlanner, decide
+from appliance.heat.ledger import HeatLedger
+from appliance.heat.schedule import ComfortSchedule
+from appliance.replay.metrics import ReplayMetrics
+from appliance.replay.weather import PreparedWeather, prepare
+from appliance.sim.plant import Plant
+from appliance.sim.readings import site_state
+from appliance.solar.forecaster import Forecaster
+from appliance.state import Job, JobKind, JobState, PowerForecast
+from appliance.store import Store
+from appliance.store.jobs import MemoryJobs
+from appliance.workloads.runner import JobRunner
+from appliance.workloads.simulated import SimulatedExecutor
+
+
+class ReplayError(ValueError):
+    """A replay that cannot run as asked (no data in range, bad options)."""
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    start: datetime
+    days: float
+    policy: Policy = "sunbox"
+    heat_routing: bool = True
+    step_s: int = 300
+    warmup_days: float = 0.0  # run before ``start`` without counting (the forecaster learns)
+
+
+@dataclass
+class _Counters:
+    last: dict[str, float] = field(default_factory=dict)
+
+    def delta(self, plant: Plant) -> dict[str, float]:
+        c = plant.snapshot.counters
+        now = {"pv_wh": c.pv_wh, "pv_available_wh": c.pv_available_wh, "curtailed_wh": c.curtailed_wh,
+               "unmet_wh": c.unmet_wh, "charge_wh": c.charge_wh, "discharge_wh": c.discharge_wh}
+        out = {k: v - self.last.get(k, 0.0) for k, v in now.items()}
+        self.last = now
+        return out
+
+
+class Replay:
+    def __init__(self, config: SunboxConfig, weather: pd.DataFrame, jobs: Sequence[Job],
+                 options: ReplayOptions, forecast_weather: pd.DataFrame | None = None) -> None:
+        """``weather`` is what the sky did (drives the plant); ``forecast_weather`` an optional
+        forecast feed (e.g. NWP) the sunbox policy's forecaster is given, as a link would bring."""
+        self.config = config
+        self.opt = options
+        first = options.start - timedelta(days=options.warmup_days)
+        self.count_from = options.start
+        self.end = options.start + timedelta(days=options.days)
+        self.prepared: PreparedWeather = prepare(weather, first, self.end, options.step_s)
+        if not self.prepared.segments:
+            raise ReplayError("no weather data in the replay range")
+        self.clock = ManualClock(self.prepared.segments[0].start)
+        self.plant = Plant(config, self.clock.now(), weather=self.prepared.frame)
+        horizon = timedelta(hours=config.planner.horizon_h)
+        self.plant.prepare(self.clock.now(), self.end + horizon)
+        self.store = Store(":memory:")
+        self.store.jobs = MemoryJobs()  # replay owns its jobs alone
+        self.executor = SimulatedExecutor(self.clock)
+        self.runner = JobRunner(self.store, self.executor, self.clock)
+        self.cycle = ControlCycle(config, policy=options.policy, heat_routing=options.heat_routing)
+        self.rolling = RollingPlanner(config)
+        self.forecaster: Forecaster | None = None
+        if options.policy == "sunbox":
+            self.forecaster = Forecaster(config, self.clock)
+            self.forecaster.precompute(self.clock.now(), self.end + horizon)
+            if forecast_weather is not None:
+                self.forecaster.set_weather(forecast_weather)
+        first_at = self.prepared.segments[0].start
+        self.pending = sorted((j for j in jobs if j.submitted_at is not None and j.submitted_at >= first_at),
+                              key=lambda j: j.submitted_at or first_at)  # arrivals before the replay: not ours
+        self.metrics = ReplayMetrics(config.battery.reserve_pct, config.battery.capacity_wh)
+        self.ledger = HeatLedger(comfort_floor_c=config.heat.setpoint_c - config.heat.band_c)
+        self.counters = _Counters()
+        self.schedule = ComfortSchedule.from_config(config.heat, config.site.tz)
+        self.base_load_w = config.loads.base_w + config.compute.idle_w
+        self._forecast: PowerForecast | None = None
+        self._forecast_slot: datetime | None = None
+
+    # ------------------------------------------------------------------ forecasts
+    def forecast(self, now: datetime) -> PowerForecast:
+        """The policy's view of the sun from the current slot on (cached per planning slot)."""
+        pc = self.config.planner
+        slot = floor_time(now, pc.slot_min * 60)
+        if self._forecast is not None and self._forecast_slot == slot:
+            return self._forecast
+        if self.forecaster is not None:
+            fc = self.forecaster.forecast(now, hours=pc.horizon_h, step_min=pc.slot_min)
+        else:
+            fc = self._perfect(slot)
+        self._forecast, self._forecast_slot = fc, slot
+        return fc
+
+    def _perfect(self, slot: datetime) -> PowerForecast:
+        step = self.config.planner.slot_min * 60
+        n = int(self.config.planner.horizon_h * 3600 // step)
+        t0 = slot.timestamp()
+        pv = np.array([self.plant.sky.pv_energy_j(t0 + i * step, t0 + (i + 1) * step) / step for i in range(n)])
+        return PowerForecast(issued_at=slot, start=slot, step_s=step, p10_w=pv, p50_w=pv, p90_w=pv,
+                             source="perfect (actual future PV)")
+
+    # ------------------------------------------------------------------ jobs
+    def _arrivals(self, now: datetime, soc_pct: float, counting: bool) -> None:
+        while self.pending and (self.pending[0].submitted_at or now) <= now:
+            job = self.pending.pop(0)
+            if self.opt.policy == "threshold":
+                job = replace(job, state=JobState.ADMITTED, reason="threshold policy: admitted (no forecast)")
+                admitted = True
+            else:
+                active = [j for j in self.runner.jobs() if j.state is not JobState.PENDING]
+                ctx = AdmissionContext(now=now, forecast=self.forecast(now), soc_pct=soc_pct, admitted=active,
+                                       config=self.config, base_load_w=self.base_load_w)
+                decision = decide(ctx, job, explain=False, fast=True)
+                admitted = decision.admitted
+                job = replace(job, state=JobState.ADMITTED if admitted else JobState.REJECTED,
+                              reason=decision.reason, planned_start=decision.planned_start,
+                              planned_end=decision.planned_end)
+                if admitted and decision.outcome is not None:
+                    self.store.jobs.save(job)
+                    self.rolling.adopt(decision.outcome, now, self.runner.jobs())
+            self.store.jobs.save(job)
+            if counting:
+                self.metrics.jobs_submitted += 1
+                self.metrics.jobs_admitted += int(admitted)
+
+    def _skip_arrivals_until(self, moment: datetime) -> None:
+        while self.pending and (self.pending[0].submitted_at or moment) < moment:
+            self.pending.pop(0)
+            self.metrics.jobs_skipped_in_gaps += 1
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> dict[str, Any]:
+        wall0 = time.perf_counter()
+        step = self.opt.step_s
+        for seg in self.prepared.segments:
+            if self.clock.now() < seg.start:
+                self.plant.skip_to(seg.start)
+                self.clock.set(seg.start)
+                self.executor.advance()  # no work is done in a gap: the executor's clock jumps too
+                self._skip_arrivals_until(seg.start)
+                self._forecast = None
+            while self.clock.now() + timedelta(seconds=step) <= seg.end:
+                self._step(step)
+        jobs = self.store.jobs.list(limit=1_000_000)
+        counted = [j for j in jobs if j.submitted_at is None or j.submitted_at >= self.count_from]
+        self.metrics.plans_lp = self.rolling.lp_calls
+        self.metrics.plans_greedy = self.rolling.greedy_calls
+        heat = self._heat_summary()
+        return self.metrics.result(counted, self.end, heat, time.perf_counter() - wall0, self.prepared.gap_h)
+
+    def _step(self, step_s: int) -> None:
+        now = self.clock.now()
+        counting = now >= self.count_from
+        state = site_state(self.plant.snapshot, now)
+        soc = float(self.plant.snapshot.soc_pct)
+        self._arrivals(now, soc, counting)
+        jobs = self.runner.jobs()
+        if self.opt.policy != "threshold":
+            due = self.rolling.due(now, soc, jobs)
+            if due is not None:
+                self.rolling.replan(now, self.forecast(now), soc, jobs, solver=due[1], base_load_w=self.base_load_w)
+        node_w = self.config.compute.idle_w + self.executor.node_power_w()
+        outcome = self.cycle.step(state, jobs, self.rolling.plan, node_w, self.plant.snapshot.outdoor_temp_c)
+        self.runner.apply(outcome.commands)
+        job_w = self.executor.node_power_w()
+        node_w = self.config.compute.idle_w + job_w
+        noncritical_w, critical_want, critical_on = self._draws(jobs)
+        damper = outcome.heat.damper_pct if outcome.heat is not None else 0.0
+        if self.config.heat.enabled:
+            self.plant.set_damper_pct(damper)
+        snap = self.plant.step(now, step_s, node_w)
+        self.clock.advance(step_s)
+        self.runner.poll()
+        if self.forecaster is not None:
+            self.forecaster.observe_one(self.clock.now(), pv_for_learning(site_state(snap, self.clock.now()),
+                                                                         self.config))
+        if counting:
+            delta = self.counters.delta(self.plant)
+            if snap.brownout:
+                critical_on = 0
+            self.metrics.step(step_s, snap.soc_pct, noncritical_w, critical_want, critical_on, delta)
+            if self.config.heat.enabled:
+                wanted = outcome.heat.wanted if outcome.heat is not None else self._wanted(now)
+                self.ledger.record(step_s, snap.compute_power_w, damper, wanted, snap.room_temp_c)
+        else:
+            self.counters.delta(self.plant)
+
+    def _draws(self, jobs: Sequence[Job]) -> tuple[float, int, int]:
+        noncritical = 0.0
+        critical_want = critical_on = 0
+        progress_w = {jid: s for jid, s in ((j.id, self.executor.job_power_w(j.id)) for j in jobs)}
+        for job in jobs:
+            w = progress_w.get(job.id, 0.0)
+            if job.kind is JobKind.CRITICAL:
+                critical_want += 1
+                critical_on += int(w > 0)
+            else:
+                noncritical += w
+        return float(noncritical), critical_want, critical_on
+
+    def _wanted(self, now: datetime) -> bool:
+        return self.schedule.wanted(now)
+
+    def _heat_summary(self) -> dict[str, float]:
+        if not self.config.heat.enabled:
+            return {"heat_delivered_wh": 0.0, "heat_used_wh": 0.0, "heat_vented_wh": 0.0,
+                    "comfort_deficit_kh": 0.0, "erf": 0.0}
+        d = self.ledger.as_dict()
+        return {k: float(d[k]) for k in ("heat_delivered_wh", "heat_used_wh", "heat_vented_wh",
+                                         "comfort_deficit_kh", "erf")}
+
+
+def run_replay(config: SunboxConfig, weather: pd.DataFrame, jobs: Sequence[Job],
+               options: ReplayOptions, forecast_weather: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Replay and return the metrics (the JSON of ``sunbox replay``)."""
+    result = Replay(config, weather, jobs, options, forecast_weather).run()
+    result["policy"] = options.policy
+    result["heat_routing"] = "on" if options.heat_routing else "off"
+    result["step_s"] = options.step_s
+    result["reserve_pct"] = config.battery.reserve_pct
+    return result
