@@ -415,7 +415,7 @@ class Daemon:
         soc = state.fresh(Channel.SOC_PCT.value)
         if soc is None:
             return None  # never plan on stale data; the control loop is already in safe mode
-        decided = self.jobs.decide_pending()
+        decided = await asyncio.to_thread(self.jobs.decide_pending)  # waits on the admission lock
         now = self.clock.now()
         jobs = self.runner.jobs()
         due = self.rolling.due(now, soc, jobs)

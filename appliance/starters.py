@@ -66,10 +66,11 @@ def sync_starter(rt: Runtime) -> ExtraLoop | None:
         path.write_bytes(payload)
         daemon.set_forecast_weather(read_weather_file(path, capacity_w=config.array.dc_kw * 1000))
 
-    def on_job(spec: dict[str, Any]) -> None:
+    async def on_job(spec: dict[str, Any]) -> None:
         from appliance.workloads.requests import JobRequest
 
-        job, decision = daemon.submit_job(JobRequest.model_validate({**spec, "owner": spec.get("owner", "hub")}))
+        request = JobRequest.model_validate({**spec, "owner": spec.get("owner", "hub")})
+        job, decision = await daemon.submit_job_async(request)
         daemon.store.events.add(Event(clock.now(), EventKind.SYNC, f"job {job.id} from the hub: {decision.reason}",
                                       "sync", data={"job_id": job.id}))
 

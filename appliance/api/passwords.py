@@ -1,8 +1,9 @@
 """Password hashing (argon2id), the password rule, and generated first-run passwords.
 
-argon2id with the RFC 9106 low-memory profile (argon2-cffi's default: 64 MiB, t=3, p=4): slow
-enough that a stolen database is not a list of passwords, fast enough (~0.1 s) for a box that
-sees a handful of logins a day. Hashing runs in a worker thread so the control loop never waits.
+argon2id with OWASP's minimum for argon2id (19 MiB, t=2, p=1): slow enough that a stolen
+database is not a list of passwords, yet it keeps the box's peak memory low (the daemon, the
+API and the planner share one process on a small ARM board; 64 MiB per hash would be the
+process's largest allocation). Hashing runs in a worker thread so the control loop never waits.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ MIN_DISTINCT_CHARS = 5
 # No 0/O, 1/l/I: the demo's generated password is read off a console and typed on a phone.
 _ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
-_hasher = PasswordHasher()
-# Verified against when the user does not exist, so a wrong name costs the same time as a
-# wrong password (no user enumeration by timing).
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    """Verified against when the user does not exist, so a wrong name costs the same time as a
+    wrong password (no user enumeration by timing); made on first use, not at import."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hash
 
 
 class PasswordRuleError(ValueError):
@@ -47,7 +55,7 @@ def hash_password(password: str) -> str:
 def verify_password(pw_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; ``pw_hash`` None (unknown user) still costs a hash."""
     try:
-        return _hasher.verify(pw_hash or _DUMMY_HASH, password) and pw_hash is not None
+        return _hasher.verify(pw_hash or _dummy(), password) and pw_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -22,7 +22,7 @@ from scipy.special import ndtr
 
 from appliance.state import FloatArray, PowerForecast
 
-N_SCENARIOS = 400
+N_SCENARIOS = 200
 SEED = 20240601
 # Probability knots of each slot's quantile function: 0 W at the bottom, the forecast's
 # P10/P50/P90, and a top as far above P90 as P90 is above P50 (the sun is bounded).
@@ -40,8 +40,7 @@ def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float,
     # solar days: boundaries at local solar midnight (UTC - lon/15 h)
     t0 = forecast.start.timestamp() + lon_deg / 15.0 * 3600.0
     first_day_slots = int(min(slots, -(-(86400 - t0 % 86400) // forecast.step_s)))
-    idx, w = _latent(n, slots, int(forecast.step_s), first_day_slots, round(day_correlation, 6),
-                     round(day_share, 6), seed)
+    idx, w = _draws(n, slots, int(forecast.step_s), first_day_slots, day_correlation, day_share, seed)
     top = p90 + np.maximum(p90 - p50, 0.0)
     knots = np.stack([np.zeros(slots), p10, p50, p90, top])  # (5, slots)
     knots = np.maximum.accumulate(knots, axis=0)  # a quantile function never decreases
@@ -50,22 +49,33 @@ def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float,
     return np.asarray(lo_v + w * (hi_v - lo_v), dtype=float)
 
 
-@lru_cache(maxsize=16)
-def _latent(n: int, slots: int, step_s: int, first_day_slots: int, day_correlation: float,
-            day_share: float, seed: int) -> tuple[np.ndarray, FloatArray]:
-    """The random part of the scenarios (knot index and weight per draw and slot): it does not
-    depend on the forecast's values, so it is drawn once per horizon shape."""
-    rng = np.random.default_rng(seed)
+def _draws(n: int, slots: int, step_s: int, first_day_slots: int, day_correlation: float,
+           day_share: float, seed: int) -> tuple[np.ndarray, FloatArray]:
+    """Knot index and weight per draw and slot. The random numbers are drawn once per horizon
+    shape and reused (common random numbers: successive plans do not jitter on sampling noise);
+    only where the day boundaries fall changes from call to call."""
+    z_day, intra = _latent(n, slots, step_s, round(day_correlation, 6), seed)
     per_day = max(1, int(round(86400 / step_s)))
     k = np.arange(slots)
     day = np.where(k < first_day_slots, 0, 1 + (k - first_day_slots) // per_day)
-    z_day = _ar1(rng, n, int(day[-1]) + 1, day_correlation)
-    intra = _ar1(rng, n, slots, INTRADAY_STEP_CORRELATION ** (step_s / 900.0))
-    z = np.sqrt(day_share) * z_day[:, day] + np.sqrt(1.0 - day_share) * intra
+    offset = (per_day - first_day_slots) % per_day
+    z = np.sqrt(day_share) * z_day[:, day] + np.sqrt(1.0 - day_share) * intra[:, offset : offset + slots]
     u = ndtr(z)  # uniform(0, 1) per slot, correlated as the weather is
     idx = np.clip(np.searchsorted(_KNOTS, u, side="right") - 1, 0, len(_KNOTS) - 2)
     lo_p, hi_p = _KNOTS[idx], _KNOTS[idx + 1]
     return idx, np.asarray((u - lo_p) / (hi_p - lo_p), dtype=float)
+
+
+@lru_cache(maxsize=4)
+def _latent(n: int, slots: int, step_s: int, day_correlation: float, seed: int) -> tuple[FloatArray, FloatArray]:
+    """Day-level AR(1) draws for every day a horizon can touch, and an intraday AR(1) a day
+    longer than the horizon (windows of it are equally valid: the process is stationary)."""
+    rng = np.random.default_rng(seed)
+    per_day = max(1, int(round(86400 / step_s)))
+    n_days = slots // per_day + 2
+    z_day = _ar1(rng, n, n_days, day_correlation)
+    intra = _ar1(rng, n, slots + per_day, INTRADAY_STEP_CORRELATION ** (step_s / 900.0))
+    return z_day, intra
 
 
 def _ar1(rng: np.random.Generator, n: int, steps: int, phi: float) -> FloatArray:

@@ -194,7 +194,7 @@ class Replay:
         node_w = self.config.compute.idle_w + job_w
         noncritical_w, critical_want, critical_on = self._draws(jobs)
         damper = outcome.heat.damper_pct if outcome.heat is not None else 0.0
-        if self.config.heat.enabled:
+        if self.config.heat.enabled and damper != self.plant.damper_pct:
             self.plant.set_damper_pct(damper)
         snap = self.plant.step(now, step_s, node_w)
         self.clock.advance(step_s)

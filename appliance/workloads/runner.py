@@ -133,7 +133,10 @@ class JobRunner:
         return events
 
     def _account(self, job: Job, prog: JobProgress) -> Event | None:
-        job = replace(job, energy_used_wh=prog.energy_used_wh, cpu_s=max(job.cpu_s, prog.cpu_s))
+        # ``job`` is this call's own copy from the store: updated in place (this runs for every
+        # running job on every control cycle, and a year of replay is millions of cycles)
+        job.energy_used_wh = prog.energy_used_wh
+        job.cpu_s = max(job.cpu_s, prog.cpu_s)
         if not prog.finished:
             self._save(job)
             return None
