@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from appliance import __version__, snapshot
-from appliance.clock import Clock
+from appliance.clock import Clock, SystemClock
 from appliance.config import SunboxConfig
 from appliance.control.cycle import ControlCycle, pv_for_learning
+from appliance.control.heat_value import heat_value_per_kwh
 from appliance.devices.gateway import DeviceGateway
 from appliance.energy import RollingPlanner
 from appliance.energy.kv import FORECAST_KEY, forecast_to_kv
-from appliance.heat.demand import site_heat_demand
 from appliance.heat.ledger import HeatLedger
 from appliance.heat.online import OnlineRoomEstimator
 from appliance.heat.room import RoomModel
@@ -131,6 +131,7 @@ class Daemon:
         self._last_telemetry_mono = float("-inf")
         self._last_cycle_mono: float | None = None
         self._wake_plan = asyncio.Event()
+        self._wall = SystemClock()  # only to let other processes follow a fast demo clock
         self._writing = 0  # device writes in progress (the fleet update lock waits for them)
         if forecast_weather is not None:
             self.set_forecast_weather(forecast_weather)
@@ -302,7 +303,8 @@ class Daemon:
             if room_c is not None and outdoor is not None:
                 self.room_estimator.add(now, room_c, outdoor, outcome.heat.heat_to_room_w(node_w))
         await self._keep_reserve(state)
-        self.forecaster.observe_one(now, pv_for_learning(state, self.config))
+        pv, censored = pv_for_learning(state, self.config)
+        self.forecaster.observe_one(now, pv, censored=censored)
         self.state = state
         self._record(state, node_w)
         wall = asyncio.get_running_loop().time() - wall0
@@ -371,7 +373,7 @@ class Daemon:
                  "damper_pct": self._damper_written,
                  "critical_allowed": self.cycle.safety.critical_allowed}
         snapshot.publish(self.store, snapshot.from_state(state, self.mode, self.cycle.safety.reason,
-                                                         daemon_info, extra))
+                                                         daemon_info, extra), wall_at=self._wall.now())
         mono = self.clock.monotonic()
         if mono - self._last_telemetry_mono >= self.config.control.telemetry_interval_s:
             self._last_telemetry_mono = mono
@@ -431,7 +433,7 @@ class Daemon:
         outcome = await asyncio.to_thread(
             self.rolling.replan, now, forecast, soc, jobs, solver=solver,
             base_load_w=self.config.loads.base_w + self.config.compute.idle_w,
-            heat_value_w_per_slot=heat_w,
+            heat_value_per_kwh=heat_w,
         )
         self.plan = outcome.plan
         self.stats.plans += 1
@@ -442,21 +444,13 @@ class Daemon:
         return outcome.plan
 
     def _heat_value(self, forecast: PowerForecast, state: SiteState) -> np.ndarray | None:
-        heat = self.config.heat
-        if not heat.enabled:
-            return None
-        times = forecast.times()
+        """Outdoor forecast per slot: the weather feed where it has one, else persistence."""
         outdoor_now = state.fresh(Channel.OUTDOOR_TEMP_C.value)
-        outdoor = []
-        for t in times:
-            w = self._weather_outdoor(t)
-            outdoor.append(w if w is not None else (outdoor_now if outdoor_now is not None else heat.setpoint_c))
-        room_c = state.fresh(Channel.ROOM_TEMP_C.value)
-        demand = site_heat_demand(heat, self.config.site.tz, forecast.start, forecast.step_s,
-                                  np.asarray(outdoor, dtype=float),
-                                  room_c if room_c is not None else heat.setpoint_c,
-                                  max_heat_w=self.config.compute.max_w)
-        return np.asarray(demand.demand_w, dtype=float)
+        fallback = outdoor_now if outdoor_now is not None else self.config.heat.setpoint_c
+        outdoor = np.array([w if (w := self._weather_outdoor(t)) is not None else fallback
+                            for t in forecast.times()], dtype=float)
+        return heat_value_per_kwh(self.config, forecast.start, forecast.step_s, outdoor,
+                                  state.fresh(Channel.ROOM_TEMP_C.value))
 
     # ------------------------------------------------------------------ housekeeping
     async def housekeeping_once(self) -> None:

@@ -8,9 +8,10 @@ behind the daemon's back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from appliance.clock import ScaledClock
 from appliance.state import Mode, SiteState
 from appliance.store import Store
 
@@ -66,8 +67,36 @@ def from_state(state: SiteState, mode: Mode, mode_reason: str, daemon: dict[str,
                        devices=devices, daemon=daemon, extra=dict(extra or {}))
 
 
-def publish(store: Store, snap: BoxSnapshot) -> None:
-    store.put_kv(KEY, snap.to_dict(), snap.at)
+def publish(store: Store, snap: BoxSnapshot, wall_at: datetime | None = None) -> None:
+    """Store the snapshot; ``wall_at`` (the wall clock at publication) lets other processes
+    follow a daemon whose clock runs faster than the wall (``sunbox demo --speed``)."""
+    data = snap.to_dict()
+    if wall_at is not None:
+        data["daemon"] = {**data.get("daemon", {}), "wall_at": wall_at.isoformat()}
+    store.put_kv(KEY, data, snap.at)
+
+
+DAEMON_ALIVE_S = 30.0  # a snapshot older than this (wall clock) means no daemon is running
+
+
+def daemon_clock(store: Store, wall_now: datetime) -> ScaledClock | None:
+    """The running daemon's clock, for processes that must agree with it (the jobs CLI decides
+    admission on the daemon's time, also when a demo runs N times faster). None when no daemon
+    has published within ``DAEMON_ALIVE_S`` of wall time."""
+    got = store.get_kv(KEY)
+    if got is None:
+        return None
+    data, box_at = got
+    daemon = data.get("daemon", {})
+    try:
+        wall_at = datetime.fromisoformat(daemon["wall_at"])
+        speed = float(daemon.get("speed", 1.0))
+    except (KeyError, TypeError, ValueError):
+        return None
+    age_s = (wall_now - wall_at).total_seconds()
+    if not 0 <= age_s <= DAEMON_ALIVE_S or speed <= 0 or speed == float("inf"):
+        return None
+    return ScaledClock(box_at + timedelta(seconds=age_s * speed), speed)
 
 
 def load(store: Store) -> BoxSnapshot | None:

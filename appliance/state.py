@@ -209,6 +209,9 @@ class Job:
     cpu_s: float = 0.0
     cap_w: float | None = None
     owner: str = ""
+    # admitted without a promise: it failed the admission quantile but fits on expected sun, so
+    # it runs on energy that would otherwise be curtailed, after every promised job
+    best_effort: bool = False
 
     @property
     def remaining_wh(self) -> float | None:

@@ -207,7 +207,7 @@ def test_heat_value_moves_work_into_valued_slots(config: SunboxConfig) -> None:
     job = deferrable("h", 300.0, now + timedelta(hours=6))
     heat = np.zeros(48 * 4)
     heat[12:20] = 0.5  # 21:00-23:00 local
-    p = plan(now, dark, 80.0, [job], config, heat_value_w_per_slot=heat)
+    p = plan(now, dark, 80.0, [job], config, heat_value_per_kwh=heat)
     on = np.flatnonzero(p.job_power_w["h"] > 1.0)
     assert set(on.tolist()) <= set(range(12, 20)), on
     assert p.heat_to_room_w is not None and float(p.heat_to_room_w[12]) > config.compute.idle_w

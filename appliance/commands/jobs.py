@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from appliance.clock import SystemClock, as_utc
+from appliance.snapshot import daemon_clock
 from appliance.commands.common import CommandError, config_from, data_dir, open_store, print_json
 from appliance.config import SunboxConfig
 from appliance.state import Job, JobState, PowerForecast
@@ -103,10 +104,12 @@ def local_forecast(config: SunboxConfig, store: Store, now: datetime) -> PowerFo
 def service_from(args: argparse.Namespace) -> JobService:
     config = config_from(args)
     store = open_store(args)
+    wall = SystemClock()
+    clock = daemon_clock(store, wall.now()) or wall  # decide on the running daemon's time
     return JobService(
         store,
         config,
-        SystemClock(),
+        clock,
         data_dir(args),
         forecast_provider=lambda now: local_forecast(config, store, now),
     )

@@ -47,17 +47,30 @@ def hold_commands(jobs: Sequence[Job], verdict: SafetyVerdict) -> list[JobComman
     return out
 
 
-LEARN_BELOW_FULL_PCT = 2.0
+LEARN_BELOW_FULL_PCT = 5.0  # above this, LiFePO4 charging tapers: the MPPT may be holding back
+LEARN_CHARGE_HEADROOM = 0.9  # the battery must be taking less than 90 % of what it could
 
 
-def pv_for_learning(state: SiteState, config: SunboxConfig) -> float | None:
-    """Measured PV the forecaster may learn from: None when the battery is nearly full, since
-    the MPPT then curtails and the measurement says nothing about the sun."""
+def pv_for_learning(state: SiteState, config: SunboxConfig) -> tuple[float | None, bool]:
+    """Measured PV for the forecaster, and whether it may be curtailed (a lower bound only).
+
+    An MPPT reports what it delivers, not what the sun offers: when the battery is nearly full
+    or charging at its limit, the surplus is curtailed and the measurement understates the sky.
+    Learning from those hours as if they were the sky would teach the forecaster that sunny days
+    are dull; it would then admit less work, curtail more, and learn worse still. So they are
+    marked censored, and the forecaster learns from them only what a lower bound can say.
+    """
     soc = state.fresh(Channel.SOC_PCT.value)
     pv = state.fresh(Channel.PV_POWER_W.value)
-    if soc is None or pv is None or soc >= config.battery.soc_max_pct - LEARN_BELOW_FULL_PCT:
-        return None
-    return pv
+    battery_w = state.fresh(Channel.BATTERY_POWER_W.value)
+    if soc is None or pv is None:
+        return None, False
+    if pv <= 1.0:
+        return pv, False
+    limit = state.fresh(Channel.BATTERY_CHARGE_MAX_W.value) or config.battery.charge_max_w
+    near_full = soc >= config.battery.soc_max_pct - LEARN_BELOW_FULL_PCT
+    at_limit = battery_w is None or battery_w >= LEARN_CHARGE_HEADROOM * limit
+    return pv, near_full or at_limit
 
 
 class ControlCycle:

@@ -36,6 +36,7 @@ class AdmissionDecision:
     available_wh: float | None = None  # what the box could give before the deadline (rejections)
     earliest_deadline: datetime | None = None  # rejections: the first deadline that would work
     outcome: PlanOutcome | None = None  # the new plan, including the job (admissions only)
+    best_effort: bool = False  # admitted without a promise (see Job.best_effort)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class AdmissionContext:
     admitted: Sequence[Job]  # jobs already admitted, running or suspended
     config: SunboxConfig
     base_load_w: float | Sequence[float] | FloatArray | None = None
-    heat_value_w_per_slot: Sequence[float] | FloatArray | None = None
+    heat_value_per_kwh: Sequence[float] | FloatArray | None = None
     quantile: Quantile | None = None
     assumption: str = ""  # e.g. "no live data: assumed battery at 60 %", appended to reasons
 
@@ -107,7 +108,7 @@ def _solve(
         ctx.config,
         quantile=ctx.q,
         base_load_w=ctx.base_load_w,
-        heat_value_w_per_slot=ctx.heat_value_w_per_slot,
+        heat_value_per_kwh=ctx.heat_value_per_kwh,
         candidate_id=candidate,
         solver="greedy" if fast else "auto",
     )
@@ -133,13 +134,19 @@ def _decide_deferrable(
         return _admitted(ctx, job, outcome)
     asked = float(job.remaining_wh or 0.0)
     available = max(0.0, asked - missing)
-    earliest = _earliest_deadline(ctx, job, fast=fast) if explain else None
     label = quantile_label(ctx.q)
-    tz = ctx.config.site.zone
     reason = (
         f"at {label} the box can give {available:.0f} Wh before your deadline, "
         f"you asked {asked:.0f} Wh"
     )
+    if ctx.q == "p10" and _fits_expected(ctx, jobs, job, tol):
+        # Not promised, but not wasted either: on expected sun it fits, so it runs on energy
+        # that would otherwise be curtailed, after every promised job (missed first).
+        why = (f"best effort: {reason}; on expected sun (P50) it fits, so it runs on sun that "
+               "would otherwise be lost, without a promise")
+        return _decision(ctx, job, True, why, outcome=outcome, best_effort=True)
+    earliest = _earliest_deadline(ctx, job, fast=fast) if explain else None
+    tz = ctx.config.site.zone
     if explain:
         reason += (
             f"; earliest feasible deadline is {local_moment(earliest, ctx.now, tz)}"
@@ -147,6 +154,12 @@ def _decide_deferrable(
             else f"; no deadline in the next {ctx.config.planner.horizon_h} h would work"
         )
     return _decision(ctx, job, False, reason, available_wh=available, earliest_deadline=earliest)
+
+
+def _fits_expected(ctx: AdmissionContext, jobs: list[Job], job: Job, tol: float) -> bool:
+    """Would the job make its deadline on expected (P50) sun, without costing promised work?"""
+    out = _solve(replace(ctx, quantile="p50"), jobs, job.id, fast=False)
+    return all(m <= tol for m in out.miss_wh.values())
 
 
 def _earliest_deadline(ctx: AdmissionContext, job: Job, *, fast: bool) -> datetime | None:
@@ -195,6 +208,11 @@ def _decide_sponge(ctx: AdmissionContext, job: Job) -> AdmissionDecision:
 
 
 def _decide_critical(ctx: AdmissionContext, job: Job) -> AdmissionDecision:
+    """A critical service (the village's file share) is what the box is for: it is admitted
+    whenever the node can carry it, and shed last. The answer says honestly what the forecast
+    means for it: whether, at the admission quantile, the battery would run empty in the
+    horizon (the service then pauses near the BMS cut-off until the sun returns) and whether
+    already admitted work is pushed past its deadline."""
     tol = ctx.config.planner.admission_tolerance_wh
     tz = ctx.config.site.zone
     label = quantile_label(ctx.q)
@@ -202,27 +220,24 @@ def _decide_critical(ctx: AdmissionContext, job: Job) -> AdmissionDecision:
     outcome = _solve(ctx, jobs, job.id)
     problem = outcome.problem
     short = problem.essential_unserved_w * problem.dt_h
+    notes: list[str] = []
     if float(short.sum()) > tol:
         k = int(np.flatnonzero(short > 0)[0])
         when = local_moment(problem.horizon.slot_start(k), ctx.now, tz)
-        reason = f"at {label} the battery would run empty at {when} with this service on"
-        return _decision(ctx, job, False, reason)
+        notes.append(f"at {label} the battery would run empty at {when}: the service would pause "
+                     "then until the sun returns")
     at_risk = [jid for jid, m in outcome.miss_wh.items() if m > tol]
     if at_risk:
         before = _solve(ctx, [j for j in ctx.admitted if j.id != job.id], None)
-        worse = [
-            jid for jid in at_risk if outcome.miss_wh[jid] > before.miss_wh.get(jid, 0.0) + tol
-        ]
+        worse = [jid for jid in at_risk if outcome.miss_wh[jid] > before.miss_wh.get(jid, 0.0) + tol]
         if worse:
-            reason = f"at {label} it would make {len(worse)} admitted job(s) miss their deadline"
-            return _decision(ctx, job, False, reason)
-    soc = outcome.plan.soc_pct
-    k = int(np.argmin(soc))
-    low = local_moment(
-        outcome.plan.times()[k] + timedelta(seconds=outcome.plan.step_s), ctx.now, tz
-    )
-    reason = f"runs always; at {label} the battery stays above {float(soc[k]):.0f} % (lowest {low})"
-    return _decision(ctx, job, True, reason, outcome=outcome)
+            notes.append(f"{len(worse)} admitted job(s) may now miss their deadline")
+    if not notes:
+        soc = outcome.plan.soc_pct
+        k = int(np.argmin(soc))
+        low = local_moment(outcome.plan.times()[k] + timedelta(seconds=outcome.plan.step_s), ctx.now, tz)
+        notes.append(f"at {label} the battery stays above {float(soc[k]):.0f} % (lowest {low})")
+    return _decision(ctx, job, True, "runs always, shed last; " + "; ".join(notes), outcome=outcome)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -284,6 +299,7 @@ def _decision(
     available_wh: float | None = None,
     earliest_deadline: datetime | None = None,
     outcome: PlanOutcome | None = None,
+    best_effort: bool = False,
 ) -> AdmissionDecision:
     text = f"{'admitted' if admitted else 'rejected'}: {why}"
     if ctx.assumption:
@@ -297,4 +313,5 @@ def _decision(
         available_wh=available_wh,
         earliest_deadline=earliest_deadline,
         outcome=outcome if admitted else None,
+        best_effort=best_effort,
     )

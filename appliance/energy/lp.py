@@ -8,7 +8,8 @@ and the solve stays in the tens of milliseconds.
     balance   d - c - u + e - sum_j x_j = essential - pv
     battery   s_t = s_{t-1} + eta_c c dt - d dt / eta_d
     node      sum_j x_j <= node power left after critical services
-    sponge    sum_sponge x <= PV above the essentials (sponges soak sun, never the battery)
+    sponge    sum_sponge x <= PV above the essentials (sponges soak sun; on the battery only
+              where the room wants their heat)
     deadline  sum_t x_j dt + m_j = remaining energy of j
     floor     s_t >= reserve (+ margin) where the essentials alone stay above it; elsewhere no job
               runs, and s_t + deepen >= essentials-only SoC: admitted work may deepen that dip
@@ -157,7 +158,10 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     c_lo[2 * T : 3 * T] = 0.0
     c_hi[2 * T : 3 * T] = problem.node_w
     c_lo[3 * T : 4 * T] = 0.0
-    c_hi[3 * T : 4 * T] = np.maximum(problem.pv_w - problem.essential_w, 0.0)
+    # sponges soak sun; where the room wants heat they may also run on the battery (the heat
+    # value in the objective decides how much, the reserve floor how far)
+    heat_allow = np.where(problem.heat_value > 0.0, problem.node_w, 0.0)
+    c_hi[3 * T : 4 * T] = np.maximum(problem.pv_w - problem.essential_w, 0.0) + heat_allow
     for k, i in enumerate(deferrable):
         c_lo[4 * T + k] = c_hi[4 * T + k] = jobs[i].remaining_wh
     c_lo[r_dip:] = problem.dip_wh[dips]

@@ -61,7 +61,7 @@ def plan_detailed(
     *,
     quantile: Quantile | None = None,
     base_load_w: float | Sequence[float] | FloatArray | None = None,
-    heat_value_w_per_slot: Sequence[float] | FloatArray | None = None,
+    heat_value_per_kwh: Sequence[float] | FloatArray | None = None,
     candidate_id: str | None = None,
     solver: SolverChoice = "auto",
     time_limit_s: float | None = None,
@@ -76,7 +76,7 @@ def plan_detailed(
         config,
         quantile=q,
         base_load_w=base_load_w,
-        heat_value_w_per_slot=heat_value_w_per_slot,
+        heat_value_per_kwh=heat_value_per_kwh,
         candidate_id=candidate_id,
     )
     limit = config.planner.solver_time_limit_s if time_limit_s is None else time_limit_s
@@ -89,7 +89,7 @@ def plan_detailed(
             if solver == "milp":
                 raise
             solution = solve_greedy(problem, f"greedy fallback: {exc}")
-    plan = to_plan(problem, solution, now, heat_value_w_per_slot is not None)
+    plan = to_plan(problem, solution, now, heat_value_per_kwh is not None)
     return PlanOutcome(
         plan=plan, problem=problem, solution=solution, solve_s=time.perf_counter() - t0
     )
@@ -104,7 +104,7 @@ def plan(
     *,
     quantile: Quantile | None = None,
     base_load_w: float | Sequence[float] | FloatArray | None = None,
-    heat_value_w_per_slot: Sequence[float] | FloatArray | None = None,
+    heat_value_per_kwh: Sequence[float] | FloatArray | None = None,
     solver: SolverChoice = "auto",
     time_limit_s: float | None = None,
 ) -> Plan:
@@ -117,7 +117,7 @@ def plan(
         config,
         quantile=quantile,
         base_load_w=base_load_w,
-        heat_value_w_per_slot=heat_value_w_per_slot,
+        heat_value_per_kwh=heat_value_per_kwh,
         solver=solver,
         time_limit_s=time_limit_s,
     ).plan

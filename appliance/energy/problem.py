@@ -36,7 +36,7 @@ class PlanJob:
     # of its deadline, where it may run only the ``frac`` of the slot before the deadline
     frac: FloatArray
     value: float
-    candidate: bool = False  # under admission: missed before any admitted job is
+    candidate: bool = False  # under admission, or best effort: missed before any promised job
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def build_problem(
     *,
     quantile: Quantile = "p10",
     base_load_w: float | Sequence[float] | FloatArray | None = None,
-    heat_value_w_per_slot: Sequence[float] | FloatArray | None = None,
+    heat_value_per_kwh: Sequence[float] | FloatArray | None = None,
     candidate_id: str | None = None,
 ) -> PlanningProblem:
     pc = config.planner
@@ -109,7 +109,7 @@ def build_problem(
     pv = average_onto(horizon, forecast, planning_pv_w(
         forecast, quantile, day_correlation=pc.day_correlation, day_share=pc.day_share, lon_deg=config.site.lon))
     base = _per_slot(horizon, base_load_w, default_base_load_w(config))
-    heat = _per_slot(horizon, heat_value_w_per_slot, 0.0)
+    heat = _per_slot(horizon, heat_value_per_kwh, 0.0)
 
     live = [j for j in jobs if j.state in PLANNED_STATES]
     critical = [(j.id, float(j.power_w)) for j in live if j.kind is JobKind.CRITICAL]
@@ -149,7 +149,7 @@ def build_problem(
                 max_w=float(job.power_w) * frac * runnable,
                 frac=frac,
                 value=float(job.value),
-                candidate=job.id == candidate_id,
+                candidate=job.id == candidate_id or job.best_effort,
             )
         )
     return PlanningProblem(

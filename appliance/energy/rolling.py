@@ -87,7 +87,7 @@ class RollingPlanner:
         *,
         solver: SolverChoice = "auto",
         base_load_w: float | Sequence[float] | FloatArray | None = None,
-        heat_value_w_per_slot: Sequence[float] | FloatArray | None = None,
+        heat_value_per_kwh: Sequence[float] | FloatArray | None = None,
     ) -> PlanOutcome:
         outcome = plan_detailed(
             now,
@@ -97,7 +97,7 @@ class RollingPlanner:
             self.config,
             quantile=self.quantile,
             base_load_w=base_load_w,
-            heat_value_w_per_slot=heat_value_w_per_slot,
+            heat_value_per_kwh=heat_value_per_kwh,
             solver=solver,
         )
         self.adopt(outcome, now, jobs)

@@ -143,13 +143,13 @@ class ShedRules:
         sponges = sorted(
             (j for j in jobs if j.kind is JobKind.SPONGE), key=lambda j: (j.value, j.id)
         )
-        deferrable = sorted(
+        deferrable = sorted(  # best-effort work first, then the promised with most slack
             (j for j in jobs if j.kind is JobKind.DEFERRABLE),
-            key=lambda j: (-slack_s(j, view.now), j.id),
+            key=lambda j: (not j.best_effort, -slack_s(j, view.now), j.id),
         )
         if dev < -tol and view.soc_pct < planned_soc - 1.0:
             short = -dev
-            for job in sponges + [j for j in deferrable if slack_s(j, view.now) > URGENT_SLACK_S]:
+            for job in sponges + [j for j in deferrable if j.best_effort or slack_s(j, view.now) > URGENT_SLACK_S]:
                 want = wants[job.id]
                 if short <= 0 or not want.on:
                     continue
@@ -205,7 +205,7 @@ class ShedRules:
         rank = sorted(
             jobs,
             key=lambda j: (
-                {JobKind.CRITICAL: 0, JobKind.DEFERRABLE: 1, JobKind.SPONGE: 2}[j.kind],
+                {JobKind.CRITICAL: 0, JobKind.DEFERRABLE: 1, JobKind.SPONGE: 2}[j.kind] + 0.5 * j.best_effort,
                 slack_s(j, view.now) if j.kind is JobKind.DEFERRABLE else -j.value,
                 j.id,
             ),

@@ -24,8 +24,9 @@ from appliance.state import FloatArray, PowerForecast
 
 N_SCENARIOS = 200
 SEED = 20240601
-# Probability knots of each slot's quantile function: 0 W at the bottom, the forecast's
-# P10/P50/P90, and a top as far above P90 as P90 is above P50 (the sun is bounded).
+# Probability knots of each slot's quantile function: the forecast's P10/P50/P90, a bottom as
+# far below P10 as P10 is below P50 (never under 0 W) and a top as far above P90 as P90 is
+# above P50 (the sun is bounded); a certain forecast (P10 = P90) stays certain.
 _KNOTS = np.array([0.0, 0.1, 0.5, 0.9, 1.0])
 INTRADAY_STEP_CORRELATION = 0.97  # per 15 minutes: morning and afternoon can differ
 
@@ -42,7 +43,8 @@ def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float,
     first_day_slots = int(min(slots, -(-(86400 - t0 % 86400) // forecast.step_s)))
     idx, w = _draws(n, slots, int(forecast.step_s), first_day_slots, day_correlation, day_share, seed)
     top = p90 + np.maximum(p90 - p50, 0.0)
-    knots = np.stack([np.zeros(slots), p10, p50, p90, top])  # (5, slots)
+    bottom = np.maximum(p10 - np.maximum(p50 - p10, 0.0), 0.0)
+    knots = np.stack([bottom, p10, p50, p90, top])  # (5, slots)
     knots = np.maximum.accumulate(knots, axis=0)  # a quantile function never decreases
     cols = np.arange(slots)[None, :]
     lo_v, hi_v = knots[idx, cols], knots[idx + 1, cols]

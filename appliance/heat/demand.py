@@ -109,3 +109,15 @@ def site_heat_demand(heat: HeatConfig, tz: str, start: datetime, step_s: int,
     return heat_demand(start, step_s, outdoor_c, room_temp_c, schedule,
                        room_model_from_config(heat), value_per_kwh=heat.heat_value_per_kwh,
                        max_heat_w=max_heat_w, solar_w_m2=solar_w_m2)
+
+
+def compute_heat_value_per_kwh(demand: HeatDemand, node_range_w: float) -> FloatArray:
+    """What a kWh of compute is worth as heat in each slot, for the planner's objective.
+
+    Compute energy is worth ``value_per_kwh`` as heat only while the room can use it: a slot
+    whose demand would take the whole node's range values its compute fully, half the range
+    half, and a warm slot not at all (the heat is vented). Linear in the node's power, so the
+    planner stays a linear programme.
+    """
+    share = np.clip(np.asarray(demand.demand_w, dtype=float) / max(node_range_w, 1.0), 0.0, 1.0)
+    return np.asarray(demand.value_per_kwh * share, dtype=float)

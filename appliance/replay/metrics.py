@@ -30,7 +30,8 @@ class ReplayMetrics:
     critical_up_s: float = 0.0
     critical_due_s: float = 0.0
     jobs_submitted: int = 0
-    jobs_admitted: int = 0
+    jobs_admitted: int = 0  # promised (best-effort work is counted apart)
+    jobs_best_effort: int = 0
     jobs_skipped_in_gaps: int = 0
     plans_lp: int = 0
     plans_greedy: int = 0
@@ -54,8 +55,8 @@ class ReplayMetrics:
     def result(self, jobs: list[Job], end: datetime, heat: dict[str, float], wall_s: float,
                gap_h: float) -> dict[str, Any]:
         served = {k.value: 0.0 for k in JobKind}
-        on_time_wh = 0.0
-        on_time = misses = 0
+        on_time_wh = best_effort_wh = 0.0
+        on_time = misses = best_effort_misses = 0
         for job in jobs:
             served[job.kind.value] += job.energy_used_wh
             if job.kind is not JobKind.DEFERRABLE or job.state in (JobState.REJECTED, JobState.PENDING):
@@ -64,8 +65,13 @@ class ReplayMetrics:
             if job.state is JobState.DONE and job.finished_at is not None and job.finished_at <= job.deadline:
                 on_time += 1
                 on_time_wh += job.energy_wh or 0.0
+                best_effort_wh += (job.energy_wh or 0.0) if job.best_effort else 0.0
             elif job.state in (JobState.MISSED, JobState.DONE) or job.deadline <= end:
-                misses += 1  # missed, finished late, or still unfinished past its deadline
+                # missed, finished late, or still unfinished past its deadline
+                if job.best_effort:
+                    best_effort_misses += 1
+                else:
+                    misses += 1
         uptime = 100.0 * self.critical_up_s / self.critical_due_s if self.critical_due_s else 100.0
         return {
             "days": round(self.covered_s / 86400.0, 3),
@@ -81,6 +87,9 @@ class ReplayMetrics:
             "jobs_admitted": self.jobs_admitted,
             "jobs_on_time": on_time,
             "deadline_misses": misses,
+            "jobs_best_effort": self.jobs_best_effort,
+            "best_effort_on_time_wh": round(best_effort_wh, 1),
+            "best_effort_misses": best_effort_misses,
             "reserve_violation_slots": self.reserve_violation_slots,
             "min_soc_pct": round(self.min_soc_pct, 2),
             "battery_cycles": round((self.charge_wh + self.discharge_wh) / 2.0 / self.capacity_wh, 2),

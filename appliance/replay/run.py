@@ -23,6 +23,7 @@ import pandas as pd
 from appliance.clock import ManualClock, floor_time
 from appliance.config import SunboxConfig
 from appliance.control.cycle import ControlCycle, Policy, pv_for_learning
+from appliance.control.heat_value import heat_value_per_kwh
 from appliance.energy import AdmissionContext, RollingPlanner, decide
 from appliance.heat.ledger import HeatLedger
 from appliance.heat.schedule import ComfortSchedule
@@ -95,11 +96,17 @@ class Replay:
             if forecast_weather is not None:
                 self.forecaster.set_weather(forecast_weather)
         first_at = self.prepared.segments[0].start
-        self.pending = sorted((j for j in jobs if j.submitted_at is not None and j.submitted_at >= first_at),
-                              key=lambda j: j.submitted_at or first_at)  # arrivals before the replay: not ours
+        # Work that arrived before the replay is not ours, except critical services: a file share
+        # started before the window is still there, and asks to be kept up from its first step.
+        started = [replace(j, submitted_at=first_at) for j in jobs
+                   if j.kind is JobKind.CRITICAL and j.submitted_at is not None and j.submitted_at < first_at]
+        self.pending = started + sorted(
+            (j for j in jobs if j.submitted_at is not None and j.submitted_at >= first_at),
+            key=lambda j: j.submitted_at or first_at)
         self.metrics = ReplayMetrics(config.battery.reserve_pct, config.battery.capacity_wh)
         self.ledger = HeatLedger(comfort_floor_c=config.heat.setpoint_c - config.heat.band_c)
         self.counters = _Counters()
+        self.critical_requested = 0
         self.schedule = ComfortSchedule.from_config(config.heat, config.site.tz)
         self.base_load_w = config.loads.base_w + config.compute.idle_w
         self._forecast: PowerForecast | None = None
@@ -127,6 +134,15 @@ class Replay:
         return PowerForecast(issued_at=slot, start=slot, step_s=step, p10_w=pv, p50_w=pv, p90_w=pv,
                              source="perfect (actual future PV)")
 
+    def _heat_value(self, fc: PowerForecast) -> np.ndarray | None:
+        """The heat term with routing on: outdoor temperature per slot from the measured weather
+        (day-ahead temperature forecasts are good to a degree or two; irradiance is the hard part)."""
+        if not (self.config.heat.enabled and self.opt.heat_routing):
+            return None
+        t0 = fc.start.timestamp()
+        outdoor = np.array([self.plant.sky.outdoor_c(t0 + (i + 0.5) * fc.step_s) for i in range(len(fc))])
+        return heat_value_per_kwh(self.config, fc.start, fc.step_s, outdoor, self.plant.snapshot.room_temp_c)
+
     # ------------------------------------------------------------------ jobs
     def _arrivals(self, now: datetime, soc_pct: float, counting: bool) -> None:
         while self.pending and (self.pending[0].submitted_at or now) <= now:
@@ -136,20 +152,25 @@ class Replay:
                 admitted = True
             else:
                 active = [j for j in self.runner.jobs() if j.state is not JobState.PENDING]
-                ctx = AdmissionContext(now=now, forecast=self.forecast(now), soc_pct=soc_pct, admitted=active,
-                                       config=self.config, base_load_w=self.base_load_w)
+                fc = self.forecast(now)
+                ctx = AdmissionContext(now=now, forecast=fc, soc_pct=soc_pct, admitted=active,
+                                       config=self.config, base_load_w=self.base_load_w,
+                                       heat_value_per_kwh=self._heat_value(fc))
                 decision = decide(ctx, job, explain=False, fast=True)
                 admitted = decision.admitted
                 job = replace(job, state=JobState.ADMITTED if admitted else JobState.REJECTED,
                               reason=decision.reason, planned_start=decision.planned_start,
-                              planned_end=decision.planned_end)
+                              planned_end=decision.planned_end, best_effort=decision.best_effort)
                 if admitted and decision.outcome is not None:
                     self.store.jobs.save(job)
                     self.rolling.adopt(decision.outcome, now, self.runner.jobs())
             self.store.jobs.save(job)
+            if job.kind is JobKind.CRITICAL:
+                self.critical_requested += 1
             if counting:
                 self.metrics.jobs_submitted += 1
-                self.metrics.jobs_admitted += int(admitted)
+                self.metrics.jobs_admitted += int(admitted and not job.best_effort)
+                self.metrics.jobs_best_effort += int(admitted and job.best_effort)
 
     def _skip_arrivals_until(self, moment: datetime) -> None:
         while self.pending and (self.pending[0].submitted_at or moment) < moment:
@@ -186,7 +207,9 @@ class Replay:
         if self.opt.policy != "threshold":
             due = self.rolling.due(now, soc, jobs)
             if due is not None:
-                self.rolling.replan(now, self.forecast(now), soc, jobs, solver=due[1], base_load_w=self.base_load_w)
+                fc = self.forecast(now)
+                self.rolling.replan(now, fc, soc, jobs, solver=due[1], base_load_w=self.base_load_w,
+                                    heat_value_per_kwh=self._heat_value(fc))
         node_w = self.config.compute.idle_w + self.executor.node_power_w()
         outcome = self.cycle.step(state, jobs, self.rolling.plan, node_w, self.plant.snapshot.outdoor_temp_c)
         self.runner.apply(outcome.commands)
@@ -200,8 +223,8 @@ class Replay:
         self.clock.advance(step_s)
         self.runner.poll()
         if self.forecaster is not None:
-            self.forecaster.observe_one(self.clock.now(), pv_for_learning(site_state(snap, self.clock.now()),
-                                                                         self.config))
+            pv, censored = pv_for_learning(site_state(snap, self.clock.now()), self.config)
+            self.forecaster.observe_one(self.clock.now(), pv, censored=censored)
         if counting:
             delta = self.counters.delta(self.plant)
             if snap.brownout:
@@ -214,17 +237,17 @@ class Replay:
             self.counters.delta(self.plant)
 
     def _draws(self, jobs: Sequence[Job]) -> tuple[float, int, int]:
+        """Non-critical power now; critical services asked for (admitted or not: a rejected
+        file share is a file share down) and how many of them run."""
         noncritical = 0.0
-        critical_want = critical_on = 0
-        progress_w = {jid: s for jid, s in ((j.id, self.executor.job_power_w(j.id)) for j in jobs)}
+        critical_on = 0
         for job in jobs:
-            w = progress_w.get(job.id, 0.0)
+            w = self.executor.job_power_w(job.id)
             if job.kind is JobKind.CRITICAL:
-                critical_want += 1
                 critical_on += int(w > 0)
             else:
                 noncritical += w
-        return float(noncritical), critical_want, critical_on
+        return float(noncritical), self.critical_requested, critical_on
 
     def _wanted(self, now: datetime) -> bool:
         return self.schedule.wanted(now)

@@ -72,6 +72,9 @@ def _fingerprint(config: SunboxConfig, step_s: float) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+COVERAGE_MIN = 0.5  # a persistence window speaks only if half its daylight is known
+
+
 class Forecaster:
     """Incremental PV forecaster for one site and array. Not thread-safe: one owner calls it."""
 
@@ -104,6 +107,8 @@ class Forecaster:
         self._open_slot: int | None = None
         self._open_sum = 0.0
         self._open_n = 0
+        self._open_censored = False  # some sample of the open slot may have been curtailed
+        self.samples_censored = 0  # slots learned above their (curtailed) measurement
         self._last_done: int = -1  # last completed slot number
         self._pending_slots: list[np.ndarray] = []
         self._pending_meas: list[FloatArray] = []
@@ -253,8 +258,14 @@ class Forecaster:
             self._complete(uniq[:-1], sums[:-1] / counts[:-1])
         return used
 
-    def observe_one(self, at: datetime, measured_pv_w: float | None) -> bool:
-        """One sample (the control loop's latest reading): the cheap path of ``observe``."""
+    def observe_one(self, at: datetime, measured_pv_w: float | None, *, censored: bool = False) -> bool:
+        """One sample (the control loop's latest reading): the cheap path of ``observe``.
+
+        ``censored``: the MPPT may have been curtailing (battery nearly full or charging at its
+        limit), so the sample is only a lower bound of what the sun offered. A slot with such a
+        sample is learned only if it is bright anyway (see ``_complete``): a curtailed sunny
+        hour must not teach the forecaster that the day was dull.
+        """
         if measured_pv_w is None or measured_pv_w != measured_pv_w:
             self.samples_rejected += 1
             return False
@@ -266,16 +277,21 @@ class Forecaster:
         if self._open_slot is not None and slot == self._open_slot:
             self._open_sum += max(value, 0.0)
             self._open_n += 1
+            self._open_censored |= censored
             return True
         if slot < (self._open_slot if self._open_slot is not None else self._last_done + 1):
             self.samples_rejected += 1
             return False
         if self._open_slot is not None:
             done, mean = self._open_slot, self._open_sum / max(self._open_n, 1)
+            was_censored = self._open_censored
             self._open_slot, self._open_sum, self._open_n = slot, max(value, 0.0), 1
-            self._complete(np.array([done], dtype=np.int64), np.array([mean]))
+            self._open_censored = censored
+            self._complete(np.array([done], dtype=np.int64), np.array([mean]),
+                           np.array([was_censored]))
         else:
             self._open_slot, self._open_sum, self._open_n = slot, max(value, 0.0), 1
+            self._open_censored = censored
         return True
 
     def flush(self, now: datetime) -> None:
@@ -285,14 +301,34 @@ class Forecaster:
             and (self._open_slot + 1) * self.step_s <= as_utc(now).timestamp()
         ):
             slot, mean = self._open_slot, self._open_sum / max(self._open_n, 1)
+            was_censored = self._open_censored
             self._open_slot, self._open_sum, self._open_n = None, 0.0, 0
-            self._complete(np.array([slot], dtype=np.int64), np.array([mean]))
+            self._open_censored = False
+            self._complete(np.array([slot], dtype=np.int64), np.array([mean]), np.array([was_censored]))
 
-    def _complete(self, slots: np.ndarray, means: FloatArray) -> None:
-        """Record finished slots, a day at a time so long histories are learned in order."""
+    def _complete(self, slots: np.ndarray, means: FloatArray, censored: np.ndarray | None = None) -> None:
+        """Record finished slots, a day at a time so long histories are learned in order.
+
+        Censored slots (possibly curtailed) are kept only when bright anyway: at least
+        ``CENSORED_BRIGHT`` of the calibrated clear-sky power (a lower bound that high says the
+        sky was clear enough); the others are dropped, since they say nothing about the sky."""
         chunk = max(1, int(LEARN_CHUNK_S / self.step_s))
         if slots.size > 1:  # one pass of the PV chain for a long history, not one per day
             self.table().ensure(float(slots[0]) * self.step_s, float(slots[-1] + 1) * self.step_s)
+        if censored is not None and censored.any():
+            # A censored slot says "at least this much". Dropping it would keep only the dull
+            # hours (a sunny day fills the battery and curtails; a dull one does not), and the
+            # forecaster would learn that every day is dull. Instead it is learned at the larger
+            # of its bound and the climatological index for its month and hour: the expected
+            # sky, never below what was measured (a Kaplan-Meier-like redistribution).
+            clear_c, elev_c, hour_c, month_c = self.table().lookup(slots * self.step_s)
+            g_c = self.envelope.scale_by_hour()[hour_c]
+            cal_c = g_c * clear_c
+            k_clim = self.climatology.table()[month_c, hour_c] / np.maximum(g_c, 1e-9)
+            bright_c = (cal_c >= BRIGHT_FRACTION * self.capacity_w) & (elev_c > 0.0)
+            lifted = np.where(censored & bright_c, np.maximum(means, k_clim * cal_c), means)
+            self.samples_censored += int((censored & bright_c & (lifted > means)).sum())
+            means = lifted
         for i in range(0, slots.size, chunk):
             s, m = slots[i : i + chunk], means[i : i + chunk]
             clear, elev, hour, _month = self.table().lookup(s * self.step_s)
@@ -365,12 +401,13 @@ class Forecaster:
         lead = REPRESENTATIVE_H[:, None] * 3600.0 / step  # hindsight issue times, in slots
         issue_slot = np.floor((slots + 0.5)[None, :] - lead).astype(np.int64).ravel()
         min_clear = BRIGHT_FRACTION * self.capacity_w
-        m, c = self.recent.window(issue_slot, max(1, int(round(NOWCAST_WINDOW_S / step))))
-        ok = (c >= min_clear).reshape(nb, n) & (REPRESENTATIVE_H <= self.nowcast_h)[:, None]
+        m, c, p = self.recent.window(issue_slot, max(1, int(round(NOWCAST_WINDOW_S / step))))
+        ok = ((c >= min_clear) & (c >= COVERAGE_MIN * p)).reshape(nb, n) & (
+            REPRESENTATIVE_H <= self.nowcast_h)[:, None]
         x[:, :, 3] = np.where(ok, m.reshape(nb, n) / np.maximum(c.reshape(nb, n), 1e-9), 0.0)
         avail |= np.where(ok, NOW, 0)
-        m, c = self.recent.window(issue_slot, max(1, int(round(DAY_WINDOW_S / step))))
-        ok = (c >= 4.0 * min_clear).reshape(nb, n)
+        m, c, p = self.recent.window(issue_slot, max(1, int(round(DAY_WINDOW_S / step))))
+        ok = ((c >= 4.0 * min_clear) & (c >= COVERAGE_MIN * p)).reshape(nb, n)
         x[:, :, 4] = np.where(ok, m.reshape(nb, n) / np.maximum(c.reshape(nb, n), 1e-9), 0.0)
         avail |= np.where(ok, DAY, 0)
 
@@ -472,10 +509,10 @@ class Forecaster:
         """Measured clear-sky index over the last hour and the last day (None: not known)."""
         end = int(math.floor(now_s / self.step_s))
         min_clear = BRIGHT_FRACTION * self.capacity_w
-        m, c = self.recent.window_one(end, max(1, int(round(NOWCAST_WINDOW_S / self.step_s))))
-        k_now = m / c if c >= min_clear else None
-        m, c = self.recent.window_one(end, max(1, int(round(DAY_WINDOW_S / self.step_s))))
-        k_day = m / c if c >= 4.0 * min_clear else None
+        m, c, p = self.recent.window_one(end, max(1, int(round(NOWCAST_WINDOW_S / self.step_s))))
+        k_now = m / c if c >= min_clear and c >= COVERAGE_MIN * p else None
+        m, c, p = self.recent.window_one(end, max(1, int(round(DAY_WINDOW_S / self.step_s))))
+        k_day = m / c if c >= 4.0 * min_clear and c >= COVERAGE_MIN * p else None
         return k_now, k_day
 
     def _sources(self, nwp: bool, now: bool) -> str:

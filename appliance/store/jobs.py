@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 _TIME_FIELDS = ("deadline", "submitted_at", "planned_start", "planned_end", "started_at", "finished_at")
 _PLAIN_FIELDS = (
     "id", "name", "kind", "power_w", "energy_wh", "value", "cmd", "state", "reason",
-    "exit_code", "energy_used_wh", "cpu_s", "cap_w", "owner",
+    "exit_code", "energy_used_wh", "cpu_s", "cap_w", "owner", "best_effort",
 )
 
 
@@ -35,6 +35,11 @@ def _schema(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX jobs_state ON jobs (state)")
 
 
+@register_migration("0007_jobs_best_effort")
+def _best_effort(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE jobs ADD COLUMN best_effort INTEGER NOT NULL DEFAULT 0")
+
+
 def job_to_row(job: Job) -> dict[str, Any]:
     row: dict[str, Any] = {f: getattr(job, f) for f in _PLAIN_FIELDS}
     row["kind"] = str(job.kind)
@@ -48,6 +53,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
 def row_to_job(row: dict[str, Any]) -> Job:
     kwargs: dict[str, Any] = {f: row[f] for f in _PLAIN_FIELDS}
     kwargs["kind"] = JobKind(row["kind"])
+    kwargs["best_effort"] = bool(kwargs["best_effort"])
     kwargs["state"] = JobState(row["state"])
     for f in _TIME_FIELDS:
         kwargs[f] = from_ms(row[f"{f}_ms"])

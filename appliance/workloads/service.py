@@ -143,6 +143,7 @@ class JobService:
             planned_start=decision.planned_start,
             planned_end=decision.planned_end,
             finished_at=None if decision.admitted else now,
+            best_effort=decision.best_effort,
         )
         with self.store.transaction():
             self.store.jobs.save(job)
@@ -156,6 +157,7 @@ class JobService:
                     data={
                         "job_id": job.id,
                         "action": "admit" if decision.admitted else "reject",
+                        "best_effort": decision.best_effort,
                         "available_wh": decision.available_wh,
                         "earliest_deadline": decision.earliest_deadline.isoformat()
                         if decision.earliest_deadline
