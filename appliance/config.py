@@ -30,6 +30,17 @@ class ConfigError(Exception):
     """A configuration mistake, with a one-line message naming field, value and rule."""
 
 
+def local_windows(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Windows of local wall time ("18:00", "07:00"); the end may be past midnight."""
+    for start, end in value:
+        for text in (start, end):
+            try:
+                time.fromisoformat(text)
+            except ValueError as exc:
+                raise ValueError(f"'{text}' is not a local time HH:MM") from exc
+    return value
+
+
 class _Section(BaseModel):
     """Base of every config section: unknown keys are errors (typos must not pass silently)."""
 
@@ -312,6 +323,9 @@ class PlannerConfig(_Section):
     # How the planner turns per-slot quantiles into "P10 of the energy before a deadline": the
     # weather of one day vs the next (lag-1 correlation of the daily clear-sky index) and the
     # share of a slot's uncertainty that is the whole day's (see appliance/energy/uncertainty.py).
+    # Jobs that fail the admission quantile but fit on expected sun run "best effort" (not
+    # promised; they use sun that would otherwise be lost); false: they are rejected.
+    best_effort: bool = True
     day_correlation: float = Field(default=0.4, ge=0, lt=1)
     day_share: float = Field(default=0.8, ge=0, le=1)
 
@@ -347,13 +361,7 @@ class HeatConfig(_Section):
     @field_validator("wanted")
     @classmethod
     def _local_times(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        for start, end in value:
-            for text in (start, end):
-                try:
-                    time.fromisoformat(text)
-                except ValueError as exc:
-                    raise ValueError(f"'{text}' is not a local time HH:MM") from exc
-        return value
+        return local_windows(value)
 
     @model_validator(mode="after")
     def _two_node_pair(self) -> HeatConfig:
@@ -410,13 +418,7 @@ class LinkConfig(_Section):
     @field_validator("windows")
     @classmethod
     def _window_times(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        for start, end in value:
-            for text in (start, end):
-                try:
-                    time.fromisoformat(text)
-                except ValueError as exc:
-                    raise ValueError(f"'{text}' is not a local time HH:MM") from exc
-        return value
+        return local_windows(value)
 
     @model_validator(mode="after")
     def _transport_fields(self) -> LinkConfig:

@@ -31,10 +31,12 @@ from appliance.control.cycle import ControlCycle, pv_for_learning
 from appliance.control.heat_value import heat_value_per_kwh
 from appliance.devices.gateway import DeviceGateway
 from appliance.energy import RollingPlanner
+from appliance.energy.load_estimate import EssentialLoad
 from appliance.energy.kv import FORECAST_KEY, forecast_to_kv
 from appliance.heat.ledger import HeatLedger
 from appliance.heat.online import OnlineRoomEstimator
 from appliance.heat.room import RoomModel
+from appliance.jobs_service import JobService
 from appliance.solar.forecaster import Forecaster, load_model, save_model
 from appliance.state import (
     Channel,
@@ -53,7 +55,6 @@ from appliance.store import Store
 from appliance.workloads.executor import Executor
 from appliance.workloads.requests import JobRequest
 from appliance.workloads.runner import JobRunner
-from appliance.workloads.service import JobService
 
 log = logging.getLogger("appliance.daemon")
 
@@ -118,6 +119,7 @@ class Daemon:
         self.rolling = RollingPlanner(config)
         self.forecaster: Forecaster = load_model(store, config, clock)
         self.jobs = JobService(store, config, clock, self.data_dir, forecast_provider=self._forecast_now)
+        self.essential = EssentialLoad.from_config(config)
         self.heat_ledger = HeatLedger(comfort_floor_c=config.heat.setpoint_c - config.heat.band_c)
         self.room_estimator = self._load_room_estimator()
         self.state: SiteState | None = None
@@ -276,9 +278,7 @@ class Daemon:
         if state.fresh(Channel.COMPUTE_POWER_W.value) is None:
             state = state.with_readings({Channel.COMPUTE_POWER_W.value: Reading(
                 node_w, now, stale_after_s=self.config.control.stale_after_s, source="node-model")})
-        outdoor = state.fresh(Channel.OUTDOOR_TEMP_C.value)
-        if outdoor is None:
-            outdoor = self._weather_outdoor(now)
+        outdoor = self._outdoor_c(state, now)
         self._track_alarms(state)
         outcome = self.cycle.step(state, self.runner.jobs(), self.plan, node_w, outdoor)
         verdict = outcome.verdict
@@ -301,8 +301,13 @@ class Daemon:
             room_c = state.fresh(Channel.ROOM_TEMP_C.value)
             self.heat_ledger.record(dt_s, node_w, outcome.heat.damper_pct, outcome.heat.wanted, room_c)
             if room_c is not None and outdoor is not None:
+                before = self.room_estimator.status
                 self.room_estimator.add(now, room_c, outdoor, outcome.heat.heat_to_room_w(node_w))
+                if self.room_estimator.status != before and self.room_estimator.status.startswith("refined"):
+                    self._event(EventKind.HEAT, f"room model {self.room_estimator.status}", source="heat")
         await self._keep_reserve(state)
+        self.essential.update(now, state.fresh(Channel.PV_POWER_W.value),
+                              state.fresh(Channel.BATTERY_POWER_W.value), self.runner.node_power_w())
         pv, censored = pv_for_learning(state, self.config)
         self.forecaster.observe_one(now, pv, censored=censored)
         self.state = state
@@ -369,7 +374,8 @@ class Daemon:
                        "started_at": self.stats.started_at.isoformat() if self.stats.started_at else None,
                        "cycles": self.stats.cycles, "last_cycle_s": round(self.stats.last_cycle_s, 4),
                        "heartbeat": now.isoformat()}
-        extra = {"node_power_w": node_w, "heat": self.heat_ledger.as_dict(),
+        extra = {"node_power_w": node_w, "essential_load_w": round(self.essential.value_w, 1),
+                 "heat": self.heat_ledger.as_dict(),
                  "damper_pct": self._damper_written,
                  "critical_allowed": self.cycle.safety.critical_allowed}
         snapshot.publish(self.store, snapshot.from_state(state, self.mode, self.cycle.safety.reason,
@@ -382,6 +388,16 @@ class Daemon:
             values["node_power_w"] = node_w
             values["cycle_time_s"] = self.stats.last_cycle_s
             self.store.telemetry.record(now, values)
+
+    def _outdoor_c(self, state: SiteState, now: datetime) -> float | None:
+        """Outdoor temperature from the configured source, the other one as a fallback."""
+        source = self.config.heat.outdoor_source
+        if source == "none":
+            return None
+        sensor = state.fresh(Channel.OUTDOOR_TEMP_C.value)
+        weather = self._weather_outdoor(now)
+        first, second = (sensor, weather) if source == "sensor" else (weather, sensor)
+        return first if first is not None else second
 
     def _weather_outdoor(self, now: datetime) -> float | None:
         if self.weather is None or "temp_air_c" not in self.weather:
@@ -432,7 +448,7 @@ class Daemon:
         heat_w = self._heat_value(forecast, state)
         outcome = await asyncio.to_thread(
             self.rolling.replan, now, forecast, soc, jobs, solver=solver,
-            base_load_w=self.config.loads.base_w + self.config.compute.idle_w,
+            base_load_w=self.essential.value_w,
             heat_value_per_kwh=heat_w,
         )
         self.plan = outcome.plan
@@ -449,8 +465,19 @@ class Daemon:
         fallback = outdoor_now if outdoor_now is not None else self.config.heat.setpoint_c
         outdoor = np.array([w if (w := self._weather_outdoor(t)) is not None else fallback
                             for t in forecast.times()], dtype=float)
-        return heat_value_per_kwh(self.config, forecast.start, forecast.step_s, outdoor,
+        return heat_value_per_kwh(self._heat_config(), forecast.start, forecast.step_s, outdoor,
                                   state.fresh(Channel.ROOM_TEMP_C.value))
+
+    def _heat_config(self) -> SunboxConfig:
+        """The config with the room as the box has learned it from its own sensors, once the
+        online estimate is confident (1R1C rooms; a fitted 2R2C stays as configured)."""
+        heat = self.config.heat
+        est = self.room_estimator
+        if not est.status.startswith("refined") or heat.room_r2_k_per_w is not None:
+            return self.config
+        learned = heat.model_copy(update={"room_r_k_per_w": est.model.r_k_per_w,
+                                          "room_c_j_per_k": est.model.c_j_per_k})
+        return self.config.model_copy(update={"heat": learned})
 
     # ------------------------------------------------------------------ housekeeping
     async def housekeeping_once(self) -> None:

@@ -4,7 +4,7 @@ sensor makes routing vent (with an event), and the planner runs more compute on 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

@@ -168,7 +168,7 @@ def test_greedy_fallback_when_the_solver_runs_out_of_time(config: SunboxConfig) 
     jobs = [deferrable(f"j{i}", 300.0, now + timedelta(hours=30 + i % 10)) for i in range(60)]
     p = plan(now, sunny_forecast(now), 60.0, jobs, config, time_limit_s=1e-6)
     assert p.solver == "greedy"
-    assert p.status.startswith("greedy fallback: HiGHS status")
+    assert p.status.startswith("greedy fallback: HiGHS: ")
     assert float(p.soc_pct.min()) >= config.battery.reserve_pct - 1e-6
     assert len(p) == 48 * 4
 

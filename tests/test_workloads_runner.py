@@ -172,7 +172,7 @@ def test_forecast_and_snapshot_kv_round_trip() -> None:
 def test_service_decides_jobs_that_arrived_undecided(tmp_path: Path) -> None:
     """Jobs from the hub land PENDING; the service decides them in arrival order, under the lock."""
     from appliance.energy.kv import FORECAST_KEY
-    from appliance.workloads.service import JobService
+    from appliance.jobs_service import JobService
     from tests.conftest import make_config
 
     store = Store(tmp_path / "sunbox.db")

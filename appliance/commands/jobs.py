@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from appliance.clock import SystemClock, as_utc
-from appliance.snapshot import daemon_clock
 from appliance.commands.common import CommandError, config_from, data_dir, open_store, print_json
 from appliance.config import SunboxConfig
+from appliance.jobs_service import JobService, JobServiceError
+from appliance.snapshot import daemon_clock
 from appliance.state import Job, JobState, PowerForecast
 from appliance.store import Store
 from appliance.workloads.requests import JobRequestError, parse_request
-from appliance.workloads.service import JobService, JobServiceError
 from appliance.workloads.streams import StreamError, StreamSpec, generate, write_jsonl
 
 RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([mhd])$")

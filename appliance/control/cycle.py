@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from appliance.config import SunboxConfig
-from appliance.control.safety import SafetyMemory, SafetyVerdict, evaluate
+from appliance.control.safety import RESERVE_LOOKAHEAD_S, SafetyMemory, SafetyVerdict, evaluate
 from appliance.energy import ControlView, ShedRules, ThresholdGate
 from appliance.energy.shedding import ACTIVE
 from appliance.heat.router import HeatDecision, HeatRouter
@@ -100,11 +100,48 @@ class ControlCycle:
             commands = hold_commands(jobs, verdict)
         else:
             commands = self.rules.decide(self._view(state, soc), jobs, plan)
+            commands = self._reserve_guard(state, soc, jobs, commands)
         heat = None
         if self.heat_router is not None:
             heat = self.heat_router.decide(state.at, state.reading(Channel.ROOM_TEMP_C.value), outdoor_c,
                                            compute_power_w)
         return CycleOutcome(verdict=verdict, commands=commands, heat=heat)
+
+    def _reserve_guard(self, state: SiteState, soc: float, jobs: Sequence[Job],
+                       commands: list[JobCommand]) -> list[JobCommand]:
+        """Safety narrows what the plan asked for: if the battery, with the work these commands
+        start, would reach the reserve within the lookahead, non-critical work does not start
+        and what runs is suspended (the safety layer's lookahead sees only today's discharge)."""
+        bat = self.config.battery
+        battery_w = state.fresh(Channel.BATTERY_POWER_W.value)
+        if battery_w is None:
+            return commands
+        by_id = {j.id: j for j in jobs}
+        extra_w = 0.0
+        for cmd in commands:
+            job = by_id.get(cmd.job_id)
+            if job is None or job.kind is JobKind.CRITICAL:
+                continue
+            if cmd.action in ("start", "resume"):
+                extra_w += cmd.cap_w if cmd.cap_w is not None else job.power_w
+            elif cmd.action in ("suspend", "stop") and job.state is JobState.RUNNING:
+                extra_w -= job.cap_w if job.cap_w is not None else job.power_w
+        drain_w = -(battery_w - extra_w)
+        if drain_w <= 0:
+            return commands
+        soc_after = soc - drain_w / bat.one_way_efficiency * RESERVE_LOOKAHEAD_S / 3600.0 / bat.capacity_wh * 100.0
+        if soc_after > bat.reserve_pct:
+            return commands
+        why = (f"SoC {soc:.1f} % with this work would reach the reserve {bat.reserve_pct:g} % within "
+               f"{RESERVE_LOOKAHEAD_S / 60:.0f} min: non-critical work waits")
+        guarded = [c for c in commands
+                   if not (c.action in ("start", "resume") and by_id.get(c.job_id) is not None
+                           and by_id[c.job_id].kind is not JobKind.CRITICAL)]
+        stopping = {c.job_id for c in guarded if c.action in ("suspend", "stop")}
+        for job in jobs:
+            if job.kind is not JobKind.CRITICAL and job.state is JobState.RUNNING and job.id not in stopping:
+                guarded.append(JobCommand(job.id, "suspend", why))
+        return guarded
 
     @staticmethod
     def _view(state: SiteState, soc: float) -> ControlView:

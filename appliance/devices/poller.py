@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from appliance.clock import Clock
 from appliance.config import DeviceConfig
@@ -78,6 +79,33 @@ class DeviceSnapshot:
     def points(self) -> Points:
         """Every point of the device's map, decoded and scaled (for the register table)."""
         return self.points_fn()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The device as diagnostics show it (``/api/devices``, the TUI's register table)."""
+        h = self.health
+        try:
+            points = dict(self.points)
+        except (ValueError, KeyError, IndexError, ArithmeticError):  # garbage the table cannot show
+            points = {}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "identity": dict(self.identity),
+            "model_ids": list(self.model_ids),
+            "health": None if h is None else {
+                "connected": h.connected,
+                "last_ok": h.last_ok.isoformat() if h.last_ok else None,
+                "consecutive_failures": h.consecutive_failures,
+                "backoff_s": h.backoff_s,
+                "last_error": h.last_error,
+                "requests": h.requests,
+            },
+            "readings": {ch: {"value": r.value, "at": r.at.isoformat() if r.at else None, "raw": r.raw}
+                         for ch, r in self.readings.items()},
+            "points": points,
+            "points_at": self.points_at.isoformat() if self.points_at else None,
+            "alarms": [{"code": a.code, "message": a.message, "severity": str(a.severity)} for a in self.alarms],
+        }
 
 
 class DevicePoller:

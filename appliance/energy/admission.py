@@ -139,7 +139,7 @@ def _decide_deferrable(
         f"at {label} the box can give {available:.0f} Wh before your deadline, "
         f"you asked {asked:.0f} Wh"
     )
-    if ctx.q == "p10" and _fits_expected(ctx, jobs, job, tol):
+    if ctx.config.planner.best_effort and ctx.q == "p10" and _fits_expected(ctx, jobs, job, tol):
         # Not promised, but not wasted either: on expected sun it fits, so it runs on energy
         # that would otherwise be curtailed, after every promised job (missed first).
         why = (f"best effort: {reason}; on expected sun (P50) it fits, so it runs on sun that "

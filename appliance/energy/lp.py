@@ -1,4 +1,4 @@
-"""The plan as a linear programme, solved by HiGHS through ``scipy.optimize.milp``.
+"""The plan as a linear programme, solved by HiGHS (highspy).
 
 Variables per slot t: charge c, discharge d, curtailment u, end-of-slot energy s, unserved
 essential load e; per job j and slot in its window: power x; per deferrable job: energy that
@@ -17,14 +17,14 @@ and the solve stays in the tens of milliseconds.
 
 Minimised: curtailment, battery throughput and unserved load, minus the value of sponge work
 and of heat, minus the value of energy left in the battery, plus missed deadline energy
-(candidates under admission are missed before any admitted job).
+(candidates under admission are missed before any admitted job, best-effort work before both).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import highspy
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from appliance.energy.problem import PlanningProblem
 from appliance.energy.solution import Solution
@@ -38,6 +38,39 @@ CANDIDATE_TIER = 0.01
 
 class LPFailed(Exception):
     """The solver gave no usable answer (time limit, numerical trouble)."""
+
+
+def solve_highs(cost: np.ndarray, a: sparse.csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
+                lb: np.ndarray, ub: np.ndarray, time_limit_s: float) -> np.ndarray:
+    """min cost·x s.t. row_lo <= A x <= row_hi, lb <= x <= ub, with HiGHS through highspy.
+
+    highspy directly, not scipy's wrapper: the model goes in as arrays, and a year of replay
+    (about ten thousand plans) spends its time solving rather than converting."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    # presolve costs more than it saves on these small, well-scaled LPs (measured: 2.5 ms vs
+    # 4.1 ms for 10 jobs on the 66-slot grid, same optimum)
+    h.setOptionValue("presolve", "off")
+    lp = highspy.HighsLp()
+    lp.num_col_ = int(cost.shape[0])
+    lp.num_row_ = int(a.shape[0])
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.asarray(lb, dtype=float)
+    lp.col_upper_ = np.asarray(ub, dtype=float)
+    lp.row_lower_ = np.asarray(row_lo, dtype=float)
+    lp.row_upper_ = np.asarray(row_hi, dtype=float)
+    csc = a.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr
+    lp.a_matrix_.index_ = csc.indices
+    lp.a_matrix_.value_ = csc.data
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise LPFailed(f"HiGHS: {h.modelStatusToString(status)}")
+    return np.asarray(h.getSolution().col_value, dtype=float)
 
 
 def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
@@ -90,6 +123,8 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
             pen = min(
                 pen * CANDIDATE_TIER, floor_pen * CANDIDATE_TIER, 0.5 * pc.deepen_penalty_per_kwh
             )
+        if jobs[i].best_effort:  # not promised: missed before the job being decided, too
+            pen *= CANDIDATE_TIER
         cost[m_base + k] = pen * kwh
 
     # ---- bounds
@@ -167,15 +202,7 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     c_lo[r_dip:] = problem.dip_wh[dips]
     c_hi[r_dip:] = np.inf
 
-    res = milp(
-        cost,
-        constraints=LinearConstraint(A, c_lo, c_hi),
-        bounds=Bounds(lb, ub),
-        options={"time_limit": float(time_limit_s), "presolve": True},
-    )
-    if res.status != 0 or res.x is None:
-        raise LPFailed(f"HiGHS status {res.status}: {res.message}")
-    x = np.asarray(res.x, dtype=float)
+    x = solve_highs(cost, A, c_lo, c_hi, lb, ub, time_limit_s)
     job_w = {}
     for i, (job, slots) in enumerate(zip(jobs, job_slots, strict=True)):
         arr = np.zeros(T)

@@ -37,6 +37,7 @@ class PlanJob:
     frac: FloatArray
     value: float
     candidate: bool = False  # under admission, or best effort: missed before any promised job
+    best_effort: bool = False  # not promised: missed even before the job under admission
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ def build_problem(
                 frac=frac,
                 value=float(job.value),
                 candidate=job.id == candidate_id or job.best_effort,
+                best_effort=job.best_effort and job.id != candidate_id,
             )
         )
     return PlanningProblem(

@@ -25,6 +25,7 @@ from appliance.config import SunboxConfig
 from appliance.control.cycle import ControlCycle, Policy, pv_for_learning
 from appliance.control.heat_value import heat_value_per_kwh
 from appliance.energy import AdmissionContext, RollingPlanner, decide
+from appliance.energy.load_estimate import EssentialLoad
 from appliance.heat.ledger import HeatLedger
 from appliance.heat.schedule import ComfortSchedule
 from appliance.replay.metrics import ReplayMetrics
@@ -108,7 +109,7 @@ class Replay:
         self.counters = _Counters()
         self.critical_requested = 0
         self.schedule = ComfortSchedule.from_config(config.heat, config.site.tz)
-        self.base_load_w = config.loads.base_w + config.compute.idle_w
+        self.essential = EssentialLoad.from_config(config)
         self._forecast: PowerForecast | None = None
         self._forecast_slot: datetime | None = None
 
@@ -154,7 +155,7 @@ class Replay:
                 active = [j for j in self.runner.jobs() if j.state is not JobState.PENDING]
                 fc = self.forecast(now)
                 ctx = AdmissionContext(now=now, forecast=fc, soc_pct=soc_pct, admitted=active,
-                                       config=self.config, base_load_w=self.base_load_w,
+                                       config=self.config, base_load_w=self.essential.value_w,
                                        heat_value_per_kwh=self._heat_value(fc))
                 decision = decide(ctx, job, explain=False, fast=True)
                 admitted = decision.admitted
@@ -208,7 +209,7 @@ class Replay:
             due = self.rolling.due(now, soc, jobs)
             if due is not None:
                 fc = self.forecast(now)
-                self.rolling.replan(now, fc, soc, jobs, solver=due[1], base_load_w=self.base_load_w,
+                self.rolling.replan(now, fc, soc, jobs, solver=due[1], base_load_w=self.essential.value_w,
                                     heat_value_per_kwh=self._heat_value(fc))
         node_w = self.config.compute.idle_w + self.executor.node_power_w()
         outcome = self.cycle.step(state, jobs, self.rolling.plan, node_w, self.plant.snapshot.outdoor_temp_c)
@@ -220,6 +221,7 @@ class Replay:
         if self.config.heat.enabled and damper != self.plant.damper_pct:
             self.plant.set_damper_pct(damper)
         snap = self.plant.step(now, step_s, node_w)
+        self.essential.update(now, snap.pv_power_w, snap.battery_power_w, job_w)
         self.clock.advance(step_s)
         self.runner.poll()
         if self.forecaster is not None:

@@ -105,7 +105,8 @@ class OutboxTable:
             return
         with self._store.transaction() as db:
             db.execute(
-                f"UPDATE outbox SET attempts = attempts + 1, last_attempt_ms = ? WHERE id IN ({','.join('?' * len(ids))})",
+                "UPDATE outbox SET attempts = attempts + 1, last_attempt_ms = ? "
+                f"WHERE id IN ({','.join('?' * len(ids))})",
                 (to_ms(at), *ids),
             )
 

@@ -30,36 +30,7 @@ from ui.tui.views import BoxState, DeviceView, EventView, JobView, LinksView, Se
 
 def device_doc(snap: DeviceSnapshot) -> dict[str, Any]:
     """A device as ``/api/devices`` shows it."""
-    h = snap.health
-    try:
-        points = dict(snap.points)
-    except (ValueError, KeyError, IndexError, ArithmeticError):
-        points = {}
-    return {
-        "name": snap.name,
-        "role": snap.role,
-        "identity": dict(snap.identity),
-        "model_ids": list(snap.model_ids),
-        "health": None
-        if h is None
-        else {
-            "connected": h.connected,
-            "last_ok": h.last_ok.isoformat() if h.last_ok else None,
-            "consecutive_failures": h.consecutive_failures,
-            "backoff_s": h.backoff_s,
-            "last_error": h.last_error,
-            "requests": h.requests,
-        },
-        "readings": {
-            ch: {"value": r.value, "at": r.at.isoformat() if r.at else None, "raw": r.raw}
-            for ch, r in snap.readings.items()
-        },
-        "points": points,
-        "points_at": snap.points_at.isoformat() if snap.points_at else None,
-        "alarms": [
-            {"code": a.code, "message": a.message, "severity": str(a.severity)} for a in snap.alarms
-        ],
-    }
+    return snap.to_dict()
 
 
 def _r(value: float | None, digits: int = 1) -> float | None:

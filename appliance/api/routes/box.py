@@ -169,38 +169,7 @@ def alarms(ctx: Ctx, s: Annotated[Session, Depends(session)]) -> dict[str, Any]:
 @router.get("/devices")
 async def devices(ctx: Ctx) -> list[dict[str, Any]]:
     """Per device: identity, health and its last register values (diagnostics)."""
-    out = []
-    for snap in ctx.daemon.gateway.snapshots():
-        h = snap.health
-        out.append(
-            {
-                "name": snap.name,
-                "role": snap.role,
-                "identity": dict(snap.identity),
-                "model_ids": list(snap.model_ids),
-                "health": None
-                if h is None
-                else {
-                    "connected": h.connected,
-                    "last_ok": h.last_ok.isoformat() if h.last_ok else None,
-                    "consecutive_failures": h.consecutive_failures,
-                    "backoff_s": h.backoff_s,
-                    "last_error": h.last_error,
-                    "requests": h.requests,
-                },
-                "readings": {
-                    ch: {"value": r.value, "at": r.at.isoformat() if r.at else None, "raw": r.raw}
-                    for ch, r in snap.readings.items()
-                },
-                "points": {k: v for k, v in snap.points.items()},
-                "points_at": snap.points_at.isoformat() if snap.points_at else None,
-                "alarms": [
-                    {"code": a.code, "message": a.message, "severity": str(a.severity)}
-                    for a in snap.alarms
-                ],
-            }
-        )
-    return out
+    return [snap.to_dict() for snap in ctx.daemon.gateway.snapshots()]
 
 
 @router.get("/loop")

@@ -13,9 +13,9 @@ from appliance.api.messages import text
 from appliance.api.roles import Role
 from appliance.api.sessions import Session
 from appliance.api.view_jobs import jobs_view
+from appliance.jobs_service import JobServiceError
 from appliance.state import JobState
 from appliance.workloads.requests import JobRequest
-from appliance.workloads.service import JobServiceError
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], dependencies=[Depends(session)])
 Ctx = Annotated[ApiContext, Depends(context)]

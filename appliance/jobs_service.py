@@ -86,8 +86,15 @@ class JobService:
             soc_pct=soc,
             admitted=admitted,
             config=self.config,
+            base_load_w=self._essential_load_w(),
             assumption="; ".join(notes),
         )
+
+    def _essential_load_w(self) -> float | None:
+        """The essentials' draw the daemon learned from its meters (None: use the nameplate)."""
+        got = self.store.get_kv("box")
+        value = got[0].get("essential_load_w") if got is not None else None
+        return float(value) if isinstance(value, int | float) else None
 
     def _live_soc(self, now: datetime) -> float | None:
         for key in SITE_KEYS:
