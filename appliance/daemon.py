@@ -31,8 +31,8 @@ from appliance.control.cycle import ControlCycle, pv_for_learning
 from appliance.control.heat_value import heat_value_per_kwh
 from appliance.devices.gateway import DeviceGateway
 from appliance.energy import RollingPlanner
-from appliance.energy.load_estimate import EssentialLoad
 from appliance.energy.kv import FORECAST_KEY, forecast_to_kv
+from appliance.energy.load_estimate import EssentialLoad
 from appliance.heat.ledger import HeatLedger
 from appliance.heat.online import OnlineRoomEstimator
 from appliance.heat.room import RoomModel

@@ -22,8 +22,8 @@ and of heat, minus the value of energy left in the battery, plus missed deadline
 
 from __future__ import annotations
 
-import numpy as np
 import highspy
+import numpy as np
 from scipy import sparse
 
 from appliance.energy.problem import PlanningProblem

@@ -41,7 +41,8 @@ def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float,
     # solar days: boundaries at local solar midnight (UTC - lon/15 h)
     t0 = forecast.start.timestamp() + lon_deg / 15.0 * 3600.0
     first_day_slots = int(min(slots, -(-(86400 - t0 % 86400) // forecast.step_s)))
-    idx, w = _draws(n, slots, int(forecast.step_s), first_day_slots, day_correlation, day_share, seed)
+    idx, w = _draws(n, slots, int(forecast.step_s), first_day_slots, round(day_correlation, 6),
+                    round(day_share, 6), seed)
     top = p90 + np.maximum(p90 - p50, 0.0)
     bottom = np.maximum(p10 - np.maximum(p50 - p10, 0.0), 0.0)
     knots = np.stack([bottom, p10, p50, p90, top])  # (5, slots)
@@ -51,8 +52,9 @@ def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float,
     return np.asarray(lo_v + w * (hi_v - lo_v), dtype=float)
 
 
+@lru_cache(maxsize=96)  # one per position of the day boundary in a horizon of 15-min slots
 def _draws(n: int, slots: int, step_s: int, first_day_slots: int, day_correlation: float,
-           day_share: float, seed: int) -> tuple[np.ndarray, FloatArray]:
+           day_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Knot index and weight per draw and slot. The random numbers are drawn once per horizon
     shape and reused (common random numbers: successive plans do not jitter on sampling noise);
     only where the day boundaries fall changes from call to call."""
@@ -65,7 +67,8 @@ def _draws(n: int, slots: int, step_s: int, first_day_slots: int, day_correlatio
     u = ndtr(z)  # uniform(0, 1) per slot, correlated as the weather is
     idx = np.clip(np.searchsorted(_KNOTS, u, side="right") - 1, 0, len(_KNOTS) - 2)
     lo_p, hi_p = _KNOTS[idx], _KNOTS[idx + 1]
-    return idx, np.asarray((u - lo_p) / (hi_p - lo_p), dtype=float)
+    # compact: kept for every day-boundary position (about 190 kB each)
+    return idx.astype(np.uint8), ((u - lo_p) / (hi_p - lo_p)).astype(np.float32)
 
 
 @lru_cache(maxsize=4)

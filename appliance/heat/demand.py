@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from appliance.config import HeatConfig
-from appliance.heat.room import ThermalModel, heat_to_reach, room_model_from_config, step_state
+from appliance.heat.room import ThermalModel, heat_to_reach_discrete, room_model_from_config, step_discrete
 from appliance.heat.schedule import ComfortSchedule
 from appliance.state import FloatArray
 
@@ -78,18 +78,18 @@ def heat_demand(start: datetime, step_s: int, outdoor_c: FloatArray | Sequence[f
         state = model.initial_state(float(room_state), float(outdoor[0]) if n else 0.0)
     else:
         state = np.asarray(room_state, dtype=float)
-    wanted = np.array([schedule.wanted(start + timedelta(seconds=(i + 0.5) * step_s))
-                       for i in range(n)], dtype=bool)
+    wanted = schedule.wanted_mask([start + timedelta(seconds=(i + 0.5) * step_s) for i in range(n)])
     demand = np.zeros(n)
     temps = np.zeros(n)
     cap = np.inf if max_heat_w is None else max(0.0, max_heat_w)
+    d = model.discretise(float(step_s))  # one discretisation for the whole horizon
     for i in range(n):
         q = 0.0
         if wanted[i]:
-            need = heat_to_reach(model, state, schedule.setpoint_c, outdoor[i], step_s, solar[i])
+            need = heat_to_reach_discrete(d, state, schedule.setpoint_c, outdoor[i], solar[i])
             q = min(cap, max(0.0, need))
         demand[i] = q
-        state = step_state(model, state, outdoor[i], q, step_s, solar[i])
+        state = step_discrete(d, state, outdoor[i], q, solar[i])
         temps[i] = state[0]
     return HeatDemand(start=start, step_s=step_s, demand_w=demand, wanted=wanted,
                       room_temp_c=temps, value_per_kwh=value_per_kwh)

@@ -198,17 +198,32 @@ def room_model_from_config(heat: HeatConfig) -> RoomModel | Room2R2CModel:
                      solar_aperture_m2=heat.room_solar_aperture_m2)
 
 
+Discrete = tuple[FloatArray, FloatArray]  # (A_d, B_d) of one step length
+
+
 def step_state(model: ThermalModel, state: FloatArray, outdoor_c: float, heat_w: float,
                dt_s: float, solar_w_m2: float = 0.0) -> FloatArray:
     """State after ``dt_s`` with inputs held; ``state[0]`` is the air temperature."""
-    ad, bd = model.discretise(dt_s)
-    return ad @ state + bd @ np.array([outdoor_c, heat_w, solar_w_m2])
+    return step_discrete(model.discretise(dt_s), state, outdoor_c, heat_w, solar_w_m2)
 
 
 def heat_to_reach(model: ThermalModel, state: FloatArray, target_c: float, outdoor_c: float,
                   dt_s: float, solar_w_m2: float = 0.0) -> float:
     """Constant heat (W, may be negative) that puts the air at ``target_c`` after ``dt_s``."""
-    ad, bd = model.discretise(dt_s)
+    return heat_to_reach_discrete(model.discretise(dt_s), state, target_c, outdoor_c, solar_w_m2)
+
+
+def step_discrete(d: Discrete, state: FloatArray, outdoor_c: float, heat_w: float,
+                  solar_w_m2: float = 0.0) -> FloatArray:
+    """``step_state`` with the discretisation done once (a horizon of equal steps)."""
+    ad, bd = d
+    return ad @ state + bd @ np.array([outdoor_c, heat_w, solar_w_m2])
+
+
+def heat_to_reach_discrete(d: Discrete, state: FloatArray, target_c: float, outdoor_c: float,
+                           solar_w_m2: float = 0.0) -> float:
+    """``heat_to_reach`` with the discretisation done once."""
+    ad, bd = d
     free = float(ad[0] @ state + bd[0, 0] * outdoor_c + bd[0, 2] * solar_w_m2)
     return (target_c - free) / float(bd[0, 1])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -49,7 +49,26 @@ class ComfortSchedule:
         return any(_inside(now, start, end) for start, end in self.windows)
 
     def wanted_mask(self, times: Iterable[datetime]) -> npt.NDArray[np.bool_]:
-        return np.array([self.wanted(t) for t in times], dtype=bool)
+        """``wanted`` for many times; while the zone's offset does not change over them (no DST
+        switch inside, the usual case for a 48 h horizon) by arithmetic on local minutes."""
+        seq = [as_utc(t) for t in times]
+        if not seq:
+            return np.zeros(0, dtype=bool)
+        first, last = seq[0].astimezone(self.zone), seq[-1].astimezone(self.zone)
+        if first.utcoffset() != last.utcoffset():
+            return np.array([self.wanted(t) for t in seq], dtype=bool)
+        offset_s = (first.utcoffset() or timedelta(0)).total_seconds()
+        minute = np.array([((t.timestamp() + offset_s) % 86400.0) / 60.0 for t in seq])
+        out = np.zeros(len(seq), dtype=bool)
+        for start, end in self.windows:
+            a, b = start.hour * 60 + start.minute, end.hour * 60 + end.minute
+            if a == b:
+                out[:] = True
+            elif a < b:
+                out |= (minute >= a) & (minute < b)
+            else:
+                out |= (minute >= a) | (minute < b)
+        return out
 
 
 def _inside(now: time, start: time, end: time) -> bool:

@@ -111,6 +111,8 @@ class Replay:
         self.schedule = ComfortSchedule.from_config(config.heat, config.site.tz)
         self.essential = EssentialLoad.from_config(config)
         self._forecast: PowerForecast | None = None
+        self._heat_for: PowerForecast | None = None
+        self._heat_cached: np.ndarray | None = None
         self._forecast_slot: datetime | None = None
 
     # ------------------------------------------------------------------ forecasts
@@ -137,12 +139,18 @@ class Replay:
 
     def _heat_value(self, fc: PowerForecast) -> np.ndarray | None:
         """The heat term with routing on: outdoor temperature per slot from the measured weather
-        (day-ahead temperature forecasts are good to a degree or two; irradiance is the hard part)."""
+        (day-ahead temperature forecasts are good to a degree or two; irradiance is the hard part).
+        Computed once per forecast (admissions and re-plans in one slot share it)."""
         if not (self.config.heat.enabled and self.opt.heat_routing):
             return None
+        if self._heat_for is fc:
+            return self._heat_cached
         t0 = fc.start.timestamp()
         outdoor = np.array([self.plant.sky.outdoor_c(t0 + (i + 0.5) * fc.step_s) for i in range(len(fc))])
-        return heat_value_per_kwh(self.config, fc.start, fc.step_s, outdoor, self.plant.snapshot.room_temp_c)
+        self._heat_for = fc
+        self._heat_cached = heat_value_per_kwh(self.config, fc.start, fc.step_s, outdoor,
+                                               self.plant.snapshot.room_temp_c)
+        return self._heat_cached
 
     # ------------------------------------------------------------------ jobs
     def _arrivals(self, now: datetime, soc_pct: float, counting: bool) -> None:
