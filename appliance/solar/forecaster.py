@@ -72,6 +72,7 @@ def _fingerprint(config: SunboxConfig, step_s: float) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+NO_SLOT = -(2**62)
 COVERAGE_MIN = 0.5  # a persistence window speaks only if half its daylight is known
 
 
@@ -109,7 +110,9 @@ class Forecaster:
         self._open_n = 0
         self._open_censored = False  # some sample of the open slot may have been curtailed
         self.samples_censored = 0  # slots learned above their (curtailed) measurement
-        self._last_done: int = -1  # last completed slot number
+        # last completed slot number; slot numbers are negative before 1970 (TMY years), so the
+        # sentinel for "none yet" is far below any real slot rather than -1
+        self._last_done: int = NO_SLOT
         self._pending_slots: list[np.ndarray] = []
         self._pending_meas: list[FloatArray] = []
         self._last_learn_s: float | None = None
@@ -578,7 +581,7 @@ class Forecaster:
             if state.get("open"):
                 slot, total, count = state["open"]
                 out._open_slot, out._open_sum, out._open_n = int(slot), float(total), int(count)
-            out._last_done = int(state.get("last_done", -1))
+            out._last_done = int(state.get("last_done", NO_SLOT))
             last = state.get("last_learn_s")
             out._last_learn_s = None if last is None else float(last)
             out.slots_learned = int(state.get("slots_learned", 0))

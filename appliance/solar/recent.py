@@ -19,6 +19,7 @@ import numpy as np
 from appliance.state import FloatArray
 
 SPAN_S = 6 * 86400.0
+EMPTY = np.iinfo(np.int64).min  # no slot here (slot numbers are negative before 1970)
 
 
 @dataclass
@@ -33,7 +34,7 @@ class RecentSlots:
     @classmethod
     def empty(cls, step_s: float) -> RecentSlots:
         n = int(math.ceil(SPAN_S / step_s))
-        return cls(step_s, np.full(n, -1, dtype=np.int64), np.zeros(n), np.zeros(n), np.zeros(n))
+        return cls(step_s, np.full(n, EMPTY, dtype=np.int64), np.zeros(n), np.zeros(n), np.zeros(n))
 
     @property
     def size(self) -> int:
@@ -72,7 +73,7 @@ class RecentSlots:
     def window(self, end_slot: np.ndarray, width: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(sum measured W, sum clear W, sum possible W) over slots [end_slot - width, end_slot)."""
         end_slot = np.asarray(end_slot, dtype=np.int64)
-        if self.slot_no.max() < 0:
+        if self.slot_no.max() == EMPTY:
             z = np.zeros(end_slot.shape)
             return z, z.copy(), z.copy()
         first, cm, cc, cp = self._cumsums()
@@ -89,7 +90,7 @@ class RecentSlots:
                 float(self.possible_w[pos][valid].sum()))
 
     def to_dict(self) -> dict[str, Any]:
-        keep = self.slot_no >= 0
+        keep = self.slot_no != EMPTY
         return {
             "step_s": self.step_s,
             "slot_no": self.slot_no[keep].tolist(),
