@@ -17,7 +17,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import lfilter
 from scipy.special import ndtr
 
 from appliance.state import FloatArray, PowerForecast
@@ -84,10 +83,17 @@ def _latent(n: int, slots: int, step_s: int, day_correlation: float, seed: int) 
 
 
 def _ar1(rng: np.random.Generator, n: int, steps: int, phi: float) -> FloatArray:
-    """n stationary AR(1) series of unit variance: x_t = phi x_(t-1) + sqrt(1 - phi^2) e_t."""
+    """n stationary AR(1) series of unit variance: x_t = phi x_(t-1) + sqrt(1 - phi^2) e_t.
+
+    A plain recursion over steps, vectorised over series (drawn once per horizon shape; it
+    keeps scipy.signal and its 20 MB out of the daemon)."""
     e = rng.standard_normal((n, steps))
-    e[:, 1:] *= np.sqrt(1.0 - phi**2)
-    return np.asarray(lfilter([1.0], [1.0, -phi], e, axis=1), dtype=float)
+    out = np.empty((n, steps))
+    out[:, 0] = e[:, 0]
+    scale = np.sqrt(1.0 - phi**2)
+    for t in range(1, steps):
+        out[:, t] = phi * out[:, t - 1] + scale * e[:, t]
+    return out
 
 
 def cumulative_quantile_w(forecast: PowerForecast, q: float, *, day_correlation: float = 0.4,
