@@ -150,14 +150,9 @@ async def setup(
     return _start_session(ctx, response, user.name, user.role, client_address(request))
 
 
-@router.post(
-    "/login",
-    response_model=SessionAnswer,
-    responses={401: {"description": "wrong credentials"}, 429: {"description": "rate limited"}},
-)
-async def login(body: Credentials, request: Request, response: Response, ctx: Ctx) -> SessionAnswer:
-    client = client_address(request)
-    wait = ctx.limiter.retry_after_s(client, body.name)
+def _refuse_if_limited(ctx: Ctx, client: str, user: str) -> None:
+    """429 with Retry-After while this client/user pair is locked out by failed passwords."""
+    wait = ctx.limiter.retry_after_s(client, user)
     if wait is not None:
         raise ApiError(
             429,
@@ -165,6 +160,16 @@ async def login(body: Credentials, request: Request, response: Response, ctx: Ct
             text("auth.rate_limited", seconds=wait),
             headers={"Retry-After": str(wait)},
         )
+
+
+@router.post(
+    "/login",
+    response_model=SessionAnswer,
+    responses={401: {"description": "wrong credentials"}, 429: {"description": "rate limited"}},
+)
+async def login(body: Credentials, request: Request, response: Response, ctx: Ctx) -> SessionAnswer:
+    client = client_address(request)
+    _refuse_if_limited(ctx, client, body.name)
     user = await asyncio.to_thread(ctx.users.verify, body.name, body.password, ctx.clock.now())
     if user is None:
         ctx.limiter.failed(client, body.name)
@@ -217,14 +222,7 @@ async def change_password(
 ) -> SessionAnswer:
     """A new password ends every session of the user; this one is replaced by a fresh one."""
     client = client_address(request)
-    wait = ctx.limiter.retry_after_s(client, s.user)
-    if wait is not None:
-        raise ApiError(
-            429,
-            "auth.rate_limited",
-            text("auth.rate_limited", seconds=wait),
-            headers={"Retry-After": str(wait)},
-        )
+    _refuse_if_limited(ctx, client, s.user)
     user = await asyncio.to_thread(ctx.users.verify, s.user, body.current_password, ctx.clock.now())
     if user is None:
         ctx.limiter.failed(client, s.user)
