@@ -37,6 +37,7 @@ from appliance.heat.ledger import HeatLedger
 from appliance.heat.online import OnlineRoomEstimator
 from appliance.heat.room import RoomModel
 from appliance.jobs_service import JobService
+from appliance.solar.chain import default_chain
 from appliance.solar.forecaster import Forecaster, load_model, save_model
 from appliance.state import (
     Channel,
@@ -117,7 +118,7 @@ class Daemon:
         self.cycle = ControlCycle(config)
         self.runner = JobRunner(store, executor, clock)
         self.rolling = RollingPlanner(config)
-        self.forecaster: Forecaster = load_model(store, config, clock)
+        self.forecaster: Forecaster = load_model(store, config, clock, chain=default_chain())
         self.jobs = JobService(store, config, clock, self.data_dir, forecast_provider=self._forecast_now)
         self.essential = EssentialLoad.from_config(config)
         self.heat_ledger = HeatLedger(comfort_floor_c=config.heat.setpoint_c - config.heat.band_c)
@@ -135,6 +136,7 @@ class Daemon:
         self._wake_plan = asyncio.Event()
         self._wall = SystemClock()  # only to let other processes follow a fast demo clock
         self._writing = 0  # device writes in progress (the fleet update lock waits for them)
+        self._background: set[asyncio.Task[None]] = set()
         if forecast_weather is not None:
             self.set_forecast_weather(forecast_weather)
 
@@ -152,8 +154,32 @@ class Daemon:
 
     def set_forecast_weather(self, frame: pd.DataFrame) -> None:
         """A weather forecast (field-data frame) from a link or a file: the forecaster weighs it by
-        how well such feeds did before, and the heat planner reads its outdoor temperature."""
-        self.forecaster.set_weather(frame)
+        how well such feeds did before, and the heat planner reads its outdoor temperature.
+        When the PV chain runs in a worker process, the feed is converted off the event loop and
+        taken once converted (the control loop never waits for it)."""
+        if not self.forecaster.chain.in_process:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                task = loop.create_task(self._set_weather_off_loop(frame))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+                return
+        self._take_weather(frame, None)
+
+    async def _set_weather_off_loop(self, frame: pd.DataFrame) -> None:
+        try:
+            indices = await asyncio.to_thread(self.forecaster.weather_indices, frame,
+                                              step_min=self.config.planner.slot_min)
+        except Exception as exc:  # noqa: BLE001 - a bad feed must not stop the box
+            self._event(EventKind.PLAN, f"weather forecast not used: {exc}", Severity.WARNING, source="forecast")
+            return
+        self._take_weather(frame, indices)
+
+    def _take_weather(self, frame: pd.DataFrame, indices: dict[float, tuple[int, np.ndarray]] | None) -> None:
+        self.forecaster.set_weather(frame, indices)
         self.weather = frame if self.weather is None else frame.combine_first(self.weather)
         self._wake_plan.set()
         self._event(EventKind.PLAN, f"weather forecast received: {len(frame)} rows from "
@@ -224,6 +250,10 @@ class Daemon:
             log.info("%s", ev.message)
         self._event(EventKind.SYSTEM, f"daemon started (sunbox {__version__}, pid {os.getpid()}, "
                     f"clock x{self.clock.speed:g})")
+        try:
+            await self._grow_tables(self.clock.now())
+        except Exception:  # noqa: BLE001 - the plan loop tries again; the control loop does not need it
+            log.exception("clear-sky table not ready")
         tasks = [
             asyncio.create_task(self._loop(stop, self.control_once, self.control_period_s), name="control"),
             asyncio.create_task(self._plan_loop(stop), name="plan"),
@@ -411,6 +441,14 @@ class Daemon:
         return float(col.iloc[idx])
 
     # ------------------------------------------------------------------ plan loop
+    async def _grow_tables(self, now: datetime) -> None:
+        """Compute what the forecaster's clear-sky tables lack, off the event loop (in the daemon
+        a worker process does it, see ``appliance.solar.chain``): no cycle waits on the PV chain."""
+        fc = self.forecaster
+        for step, t0_s, n in fc.table_needs(now, self.config.planner.horizon_h, self.config.planner.slot_min):
+            block = await asyncio.to_thread(fc.chain.clear_block, fc.spec, t0_s, n, step)
+            fc.adopt_block(block)
+
     def _forecast_now(self, now: datetime) -> PowerForecast:
         return self.forecaster.forecast(now, hours=self.config.planner.horizon_h,
                                         step_min=self.config.planner.slot_min)
@@ -442,6 +480,7 @@ class Daemon:
         if due is None and not decided:
             return self.plan
         reason, solver = due if due is not None else ("new jobs decided", "auto")
+        await self._grow_tables(now)
         forecast = self._forecast_now(now)
         self.forecast = forecast
         self.store.put_kv(FORECAST_KEY, forecast_to_kv(forecast), now)

@@ -277,3 +277,13 @@ def test_batches_and_inbound_lists_roundtrip() -> None:
     assert decode_inbound_list(encode_inbound_list([raw])) == [weather]
     with pytest.raises(DecodeError):
         decode_batch(encode_batch(Batch(7, frames)) + b"\x00")
+
+
+def test_dates_out_of_range_are_decode_errors() -> None:
+    """Found by hypothesis: a varint day count past year 9999 once escaped as OverflowError."""
+    import pytest
+
+    with pytest.raises(DecodeError, match="day out of range"):
+        decode_daily_summary(b"\x01\x80\x80\x80\x02")
+    with pytest.raises(DecodeError, match="timestamp out of range"):
+        decode_event(b"\x01" + b"\xff" * 9 + b"\x01")

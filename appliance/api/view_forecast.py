@@ -85,9 +85,12 @@ class Hindcast:
             return fc
 
     def _compute(self, start: datetime, hours: float) -> PowerForecast:
+        from appliance.solar.chain import default_chain
         from appliance.solar.forecaster import load_model
 
-        model = load_model(self.store, self.config)
+        # one forecast from local midnight: only its slots through the chain, in a worker
+        # process when this is the daemon (which keeps pvlib out of its memory)
+        model = load_model(self.store, self.config, extend_ahead_s=0.0, chain=default_chain())
         return model.forecast(
             start, self.weather, hours=hours, step_min=self.config.planner.slot_min
         )

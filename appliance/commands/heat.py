@@ -8,12 +8,14 @@ free-run RMSE and the selection criterion, and can write the fitted keys into a 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.commands.common import CommandError, print_json
 from appliance.heat.config_file import write_heat_values
-from appliance.heat.fit import FitReport, fit_room
 from appliance.heat.record import load_record
+
+if TYPE_CHECKING:  # the fit needs scipy.optimize: loaded by ``heat fit`` only, not by every command
+    from appliance.heat.fit import FitReport
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -43,6 +45,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     try:
+        from appliance.heat.fit import fit_room
+
         record = load_record(args.data)
         report = fit_room(record, args.model)
     except ValueError as exc:

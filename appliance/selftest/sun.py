@@ -17,9 +17,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pvlib
 
 from appliance.config import ArrayConfig, SiteConfig
+from appliance.solar.lazy_pvlib import pvlib
 from appliance.solar.pvsystem import ac_power_w
 from appliance.state import Channel, FloatArray
 from appliance.store import Store

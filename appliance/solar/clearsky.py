@@ -7,10 +7,10 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-import pvlib
 
 from appliance.config import SiteConfig
 from appliance.solar.geometry import SunPosition
+from appliance.solar.lazy_pvlib import pvlib
 from appliance.state import FloatArray
 
 

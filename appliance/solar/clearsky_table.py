@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from appliance.config import ArrayConfig, SiteConfig
+from appliance.solar.chain import ChainSpec, ClearBlock, PVChain
 from appliance.solar.geometry import solar_hour
 from appliance.solar.pvsystem import Orientation, Physics, PlaneGeometry, ac_power_w, plane_geometry
 from appliance.solar.timegrid import index_from_epoch_s
@@ -32,7 +33,11 @@ class TableBlock:
     elevation_deg: FloatArray
     hour_bin: np.ndarray  # int, local solar hour 0..23 at the slot midpoint
     month: np.ndarray  # int, 0..11 (UTC month at the slot midpoint)
-    geometry: PlaneGeometry
+    geometry: PlaneGeometry | None  # None when a worker process computed the block
+
+    @classmethod
+    def of(cls, blk: ClearBlock) -> TableBlock:
+        return cls(blk.t0_s, blk.step_s, blk.pv_clear_w, blk.elevation_deg, blk.hour_bin, blk.month, None)
 
     def __len__(self) -> int:
         return int(self.pv_clear_w.shape[0])
@@ -50,13 +55,13 @@ class TableBlock:
             elevation_deg=self.elevation_deg[i0:i1],
             hour_bin=self.hour_bin[i0:i1],
             month=self.month[i0:i1],
-            geometry=self.geometry.take(sl),
+            geometry=None if self.geometry is None else self.geometry.take(sl),
         )
 
 
 def _concat(a: TableBlock, b: TableBlock) -> TableBlock:
     ga, gb = a.geometry, b.geometry
-    geom = PlaneGeometry(
+    geom = None if ga is None or gb is None else PlaneGeometry(
         times=ga.times.append(gb.times),
         sun=type(ga.sun)(
             np.concatenate([ga.sun.apparent_zenith, gb.sun.apparent_zenith]),
@@ -112,19 +117,51 @@ class ClearSkyTable:
         physics: Physics,
         step_s: float,
         extend_ahead_s: float = EXTEND_AHEAD_S,
+        chain: PVChain | None = None,
+        spec: ChainSpec | None = None,
     ) -> None:
         self.site = site
         self.array = array
         self.physics = physics
         self.step_s = float(step_s)
         self.extend_ahead_s = float(extend_ahead_s)
+        self.chain = chain
+        self.spec = spec
         self.block: TableBlock | None = None
         self.blocks_computed = 0
 
     def _compute(self, t0_s: float, t1_s: float) -> TableBlock:
         n = int(round((t1_s - t0_s) / self.step_s))
         self.blocks_computed += 1
+        if self.chain is not None and not self.chain.in_process and self.spec is not None:
+            return TableBlock.of(self.chain.clear_block(self.spec, t0_s, n, self.step_s))
         return compute_block(self.site, self.array, self.physics, t0_s, n, self.step_s)
+
+    def missing(self, start_s: float, end_s: float) -> tuple[float, int] | None:
+        """(first slot start, slot count) to compute so the table reaches ``end_s`` from
+        ``start_s`` with ``extend_ahead_s`` to spare; None when it already does. Lets an
+        owner compute the block elsewhere (a thread, a worker) and ``adopt`` it."""
+        step = self.step_s
+        lo = math.floor(start_s / step) * step
+        hi = math.ceil(end_s / step) * step
+        blk = self.block
+        if blk is not None and blk.t0_s <= lo and hi <= blk.end_s:
+            return None
+        t0 = lo if blk is None or lo < blk.t0_s or lo > blk.end_s else blk.end_s
+        t1 = hi + math.ceil(self.extend_ahead_s / step) * step
+        return t0, int(round((t1 - t0) / step))
+
+    def adopt(self, new: TableBlock) -> None:
+        """Take a block computed elsewhere: appended when it continues the table, else it
+        replaces it."""
+        blk = self.block
+        self.blocks_computed += 1
+        if blk is not None and abs(new.t0_s - blk.end_s) < 1e-6 and new.step_s == blk.step_s:
+            merged = _concat(blk, new)
+            cut = int((new.t0_s - KEEP_BEHIND_S - 2 * EXTEND_AHEAD_S - merged.t0_s) // self.step_s)
+            self.block = merged.section(cut, len(merged)) if cut > 0 else merged
+        else:
+            self.block = new
 
     def ensure(self, start_s: float, end_s: float, *, ahead_s: float | None = None) -> None:
         """Make the table cover the slots of [start_s, end_s) (growing ``ahead_s`` further,

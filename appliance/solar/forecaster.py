@@ -33,7 +33,15 @@ import pandas as pd
 from appliance.clock import Clock, as_utc
 from appliance.config import SunboxConfig
 from appliance.solar.blend import DAY, NOW, NWP, REPRESENTATIVE_H, SourceBlend, horizon_bin
-from appliance.solar.clearsky_table import EXTEND_AHEAD_S, ClearSkyTable
+from appliance.solar.chain import (
+    ChainSpec,
+    ClearBlock,
+    InProcessChain,
+    PVChain,
+    clear_sky_index,
+    weather_slot_range,
+)
+from appliance.solar.clearsky_table import EXTEND_AHEAD_S, ClearSkyTable, TableBlock
 from appliance.solar.climatology import IndexClimatology
 from appliance.solar.envelope import ScaleEnvelope
 from appliance.solar.pvsystem import Physics
@@ -85,10 +93,12 @@ class Forecaster:
         clock: Clock | None = None,
         *,
         extend_ahead_s: float = EXTEND_AHEAD_S,
+        chain: PVChain | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.extend_ahead_s = extend_ahead_s
+        self.chain: PVChain = chain or InProcessChain()
         fc = config.forecast
         self.site = config.site
         self.array = config.array
@@ -103,6 +113,7 @@ class Forecaster:
         self.quantiles = ResidualQuantiles(half_life_days=fc.learn_half_life_days)
         self.recent = RecentSlots.empty(self.step_s)
         self.fingerprint = _fingerprint(config, self.step_s)
+        self.spec = ChainSpec.of(self.site, self.array, self.physics, fc.cloud_model)
         self.restore_note = "new"
         self._tables: dict[float, ClearSkyTable] = {}
         self._open_slot: int | None = None
@@ -127,7 +138,8 @@ class Forecaster:
         step = float(step_s or self.step_s)
         tab = self._tables.get(step)
         if tab is None:
-            tab = ClearSkyTable(self.site, self.array, self.physics, step, self.extend_ahead_s)
+            tab = ClearSkyTable(self.site, self.array, self.physics, step, self.extend_ahead_s,
+                                chain=self.chain, spec=self.spec)
             self._tables[step] = tab
         return tab
 
@@ -137,7 +149,33 @@ class Forecaster:
 
     # ------------------------------------------------------------------ weather
 
-    def set_weather(self, weather: pd.DataFrame | None) -> None:
+    def table_needs(self, now: datetime, hours: float | None = None,
+                    step_min: int | None = None) -> list[tuple[float, float, int]]:
+        """(step, first slot start, slots) the tables lack to learn at ``now`` and forecast
+        ``hours`` from it: what an owner may compute off its event loop and ``adopt``."""
+        now_s = as_utc(now).timestamp()
+        end_s = now_s + (self.horizon_h if hours is None else float(hours)) * 3600.0
+        out = []
+        for step in {self.step_s, float(step_min * 60) if step_min else self.step_s}:
+            gap = self.table(step).missing(now_s - step, end_s + step)
+            if gap is not None:
+                out.append((step, gap[0], gap[1]))
+        return out
+
+    def adopt_block(self, block: ClearBlock) -> None:
+        self.table(block.step_s).adopt(TableBlock.of(block))
+
+    def weather_indices(
+        self, frame: pd.DataFrame, *, step_min: int | None = None
+    ) -> dict[float, tuple[int, FloatArray]]:
+        """A feed's clear-sky index per slot for every step in use (and ``step_min``), computed
+        by the chain alone (no shared state: safe off the event loop; then ``set_weather``)."""
+        frame = validate_weather_frame(frame, str(frame.attrs.get("source", "weather")))
+        steps = set(self._nwp) | {self.step_s} | ({float(step_min * 60)} if step_min else set())
+        return {step: self.chain.weather_index(self.spec, frame, step) for step in steps}
+
+    def set_weather(self, weather: pd.DataFrame | None,
+                    indices: dict[float, tuple[int, FloatArray]] | None = None) -> None:
         """Take a weather feed (field-data frame: GHI and/or cloud cover, temp, wind).
 
         Its clear-sky index per slot is kept: for forecasting, and to judge the feed against
@@ -148,20 +186,24 @@ class Forecaster:
             return
         frame = validate_weather_frame(weather, str(weather.attrs.get("source", "weather")))
         self._weather_obj = weather
-        steps = set(self._nwp) | {self.step_s}
+        steps = set(self._nwp) | {self.step_s} | set(indices or {})
         for step in steps:
-            self._merge_nwp(step, self._weather_index(frame, step))
+            known = (indices or {}).get(step)
+            self._merge_nwp(step, known if known is not None else self._weather_index(frame, step))
 
     def _weather_index(self, frame: pd.DataFrame, step: float) -> tuple[int, FloatArray]:
-        t = epoch_s(pd.DatetimeIndex(frame.index))
-        first = int(math.floor(t[0] / step))
-        last = int(math.ceil((t[-1] + 3600.0) / step))
+        if not self.chain.in_process:
+            return self.chain.weather_index(self.spec, frame, step)
+        # in this process: reuse the table's sun and mount geometry, computed once for the year
+        first, last = weather_slot_range(frame, step)
         tab = self.table(step)
         tab.ensure(first * step, last * step, ahead_s=step)
         blk = tab.block
         assert blk is not None
         i0 = int(round((first * step - blk.t0_s) / step))
         sec = blk.section(i0, i0 + (last - first))
+        if sec.geometry is None:
+            return self.chain.weather_index(self.spec, frame, step)
         pv = pv_from_weather(
             self.site,
             self.array,
@@ -171,10 +213,7 @@ class Forecaster:
             geometry=sec.geometry,
             cloud_model=self.config.forecast.cloud_model,
         )
-        bright = sec.pv_clear_w >= BRIGHT_FRACTION * self.capacity_w * 0.2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = np.where(bright, pv / sec.pv_clear_w, np.nan)
-        return first, np.clip(k, 0.0, 1.5)
+        return first, clear_sky_index(pv, sec.pv_clear_w, self.capacity_w)
 
     def _merge_nwp(self, step: float, new: tuple[int, FloatArray]) -> None:
         old = self._nwp.get(step)
@@ -557,10 +596,11 @@ class Forecaster:
         clock: Clock | None = None,
         *,
         extend_ahead_s: float = EXTEND_AHEAD_S,
+        chain: PVChain | None = None,
     ) -> Forecaster:
         """A forecaster with saved learning; a state from another array/site starts fresh
         (``restore_note`` says why)."""
-        out = cls(config, clock, extend_ahead_s=extend_ahead_s)
+        out = cls(config, clock, extend_ahead_s=extend_ahead_s, chain=chain)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             out.restore_note = "saved state has an unknown version; starting fresh"
             return out
@@ -586,7 +626,7 @@ class Forecaster:
             out._last_learn_s = None if last is None else float(last)
             out.slots_learned = int(state.get("slots_learned", 0))
         except (KeyError, TypeError, ValueError) as exc:
-            fresh = cls(config, clock, extend_ahead_s=extend_ahead_s)
+            fresh = cls(config, clock, extend_ahead_s=extend_ahead_s, chain=chain)
             fresh.restore_note = f"saved state unreadable ({exc}); starting fresh"
             return fresh
         out.restore_note = "restored"
@@ -604,6 +644,7 @@ def load_model(
     clock: Clock | None = None,
     *,
     extend_ahead_s: float = EXTEND_AHEAD_S,
+    chain: PVChain | None = None,
 ) -> Forecaster:
     """The forecaster as saved in the store, or a fresh one (see ``restore_note``).
 
@@ -612,5 +653,5 @@ def load_model(
     """
     row = store.get_kv(KV_KEY)
     if row is None:
-        return Forecaster(config, clock, extend_ahead_s=extend_ahead_s)
-    return Forecaster.from_state(config, row[0], clock, extend_ahead_s=extend_ahead_s)
+        return Forecaster(config, clock, extend_ahead_s=extend_ahead_s, chain=chain)
+    return Forecaster.from_state(config, row[0], clock, extend_ahead_s=extend_ahead_s, chain=chain)

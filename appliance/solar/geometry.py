@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pvlib
 
 from appliance.config import ArrayConfig, SiteConfig
+from appliance.solar.lazy_pvlib import pvlib
 from appliance.solar.timegrid import epoch_s
 from appliance.state import FloatArray
 

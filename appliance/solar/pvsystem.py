@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pvlib
 
 from appliance.config import ArrayConfig, ForecastConfig, SiteConfig
 from appliance.solar.clearsky import Irradiance, clear_sky
 from appliance.solar.geometry import Orientation, SunPosition, orientation, sun_position
+from appliance.solar.lazy_pvlib import pvlib
 from appliance.state import FloatArray
 
 DEFAULT_TEMP_AIR_C = 20.0

@@ -39,7 +39,12 @@ def _secs(moment: datetime | None) -> int:
 
 
 def _moment(secs: int) -> datetime | None:
-    return None if secs == 0 else datetime.fromtimestamp(secs, tz=UTC)
+    if secs == 0:
+        return None
+    try:
+        return datetime.fromtimestamp(secs, tz=UTC)
+    except (OverflowError, ValueError, OSError) as exc:
+        raise DecodeError(f"timestamp out of range: {secs}") from exc
 
 
 # --------------------------------------------------------------------------- events
@@ -237,7 +242,11 @@ def decode_daily_summary(payload: bytes) -> DailySummary:
     r = Reader(payload)
     if r.byte() != PAYLOAD_VERSION:
         raise DecodeError("unknown summary payload version")
-    day = _EPOCH + timedelta(days=r.uvarint())
+    days = r.uvarint()
+    try:
+        day = _EPOCH + timedelta(days=days)
+    except (OverflowError, ValueError) as exc:
+        raise DecodeError(f"summary day out of range: {days}") from exc
     present = r.uvarint()
     kwargs: dict[str, Any] = {}
     for i, (name, scale) in enumerate(_SUMMARY_FIELDS):

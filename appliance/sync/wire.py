@@ -76,7 +76,10 @@ def _secs(moment: datetime) -> int:
 
 
 def _from_secs(secs: int) -> datetime:
-    return datetime.fromtimestamp(secs, tz=UTC)
+    try:
+        return datetime.fromtimestamp(secs, tz=UTC)
+    except (OverflowError, ValueError, OSError) as exc:
+        raise DecodeError(f"timestamp out of range: {secs}") from exc
 
 
 def encode_frame(frame: Frame, out: bytearray | None = None) -> bytes:
