@@ -174,7 +174,7 @@ def test_less_sun_cuts_sponges_first_then_the_deferrable_with_most_slack() -> No
     )
 
 
-def test_more_sun_raises_sponges_and_a_full_battery_runs_work_early() -> None:
+def test_more_sun_goes_to_deadline_work_then_sponges_and_a_full_battery_runs_work_early() -> None:
     rules = ShedRules(CONFIG)
     jobs = [
         job("s", JobKind.SPONGE, power_w=200.0, state=JobState.RUNNING, cap_w=50.0),
@@ -186,20 +186,23 @@ def test_more_sun_raises_sponges_and_a_full_battery_runs_work_early() -> None:
         rules.decide(ControlView(T0, soc_pct=60.0, pv_w=700.0, battery_power_w=1200.0), jobs, plan)
         == []
     )
-    # ... the battery charges at its limit: the extra would be curtailed, sponges take it
+    # ... the battery charges at its limit: the extra would be curtailed; work with a deadline
+    # takes it before the sponge (what runs now is not needed later)
     cmds = rules.decide(
         ControlView(T0, soc_pct=60.0, pv_w=700.0, battery_power_w=2900.0), jobs, plan
     )
     got = by_id(cmds)
-    assert (
-        got["s"].action == "cap"
-        and got["s"].cap_w == 150.0
-        and "more sun than planned (+100 W)" in got["s"].reason
-    )
-    assert "d" not in got  # more sun alone charges the battery: deferrable work keeps its slot
+    assert got["d"].action == "start" and got["d"].cap_w is None
+    assert "more sun than planned (+100 W)" in got["d"].reason
+    assert "s" not in got  # nothing left for the sponge: it keeps its 50 W
+    # ... with 200 W more than planned, the sponge gets what the deferrable job leaves
+    rules = ShedRules(CONFIG)
+    got = by_id(rules.decide(ControlView(T0, soc_pct=60.0, pv_w=800.0, battery_power_w=2900.0), jobs, plan))
+    assert got["d"].action == "start" and got["s"].action == "cap" and got["s"].cap_w == 150.0
+    rules = ShedRules(CONFIG)
     cmds = rules.decide(ControlView(T0, soc_pct=99.0, pv_w=700.0, battery_power_w=0.0), jobs, plan)
     got = by_id(cmds)
-    assert got["d"].action == "start" and "ahead of plan" in got["d"].reason
+    assert got["d"].action == "start" and "sun that would be lost" in got["d"].reason
     assert got["s"].action == "cap" and got["s"].cap_w == 160.0  # what the node has left
 
 

@@ -4,9 +4,10 @@ The cycle hands over a frozen view (SoC, PV, battery power), the jobs and the cu
 ``ShedRules.decide`` returns JobCommands, each with its reason. Order of authority, as in
 OpenEMS: safety first (reserve, empty battery), then the plan's per-slot targets, then
 corrections for deviations (less sun: cap, then suspend, sponges first, then the deferrable
-job with the most slack; more sun: raise sponge caps, start work early when the battery is
-full). Hysteresis on the reserve and minimum on/off times keep relays and jobs from flapping
-(the most common complaint of evcc's users); safety overrides the minimum times.
+job with the most slack; more sun than the battery can take: work with a deadline first, least
+slack first, then sponges). Hysteresis on the reserve and minimum on/off times keep relays and
+jobs from flapping (the most common complaint of evcc's users); safety overrides the minimum
+times.
 """
 
 from __future__ import annotations
@@ -167,32 +168,26 @@ class ShedRules:
             return
         full = self._battery_full(view)
         if full or (dev > tol and self._battery_taking_all(view)):
-            # sponges soak only what the battery cannot take: under a P10 plan there is usually
-            # more sun than planned, and that belongs in the battery first
+            # sun the battery cannot take goes to work with a deadline first (least slack first:
+            # what runs now is not needed later, and unpromised work has no other sun), then to
+            # sponges; under a P10 plan there is usually more sun than planned, and the battery
+            # takes it before either
             extra = node_range_w(self.config) if full else dev
             why = (
-                "battery full: soaking sun that would be lost"
+                "battery full: running on sun that would be lost"
                 if full
                 else f"more sun than planned (+{dev:.0f} W) and the battery takes all it can"
             )
-            for job in reversed(sponges):
+            for job in sorted(deferrable, key=lambda j: (slack_s(j, view.now), j.id)) + list(reversed(sponges)):
                 want = wants[job.id]
                 power = (want.cap_w if want.cap_w is not None else job.power_w) if want.on else 0.0
                 if extra <= 0 or power >= job.power_w:
                     continue
                 add = min(job.power_w - power, extra)
-                extra -= add
                 new = power + add
                 if new >= MIN_CAP_SHARE * job.power_w:
+                    extra -= add
                     wants[job.id] = _Want(True, None if new >= 0.95 * job.power_w else new, why)
-            if full:
-                for job in reversed(deferrable):  # least slack first
-                    if extra <= 0 or wants[job.id].on:
-                        continue
-                    extra -= job.power_w
-                    wants[job.id] = _Want(
-                        True, None, "battery full: running ahead of plan on sun that would be lost"
-                    )
 
     def _fit_node(self, view: ControlView, jobs: list[Job], wants: dict[str, _Want]) -> None:
         """Node power is finite: drop sponges, then the deferrable jobs with most slack."""

@@ -11,7 +11,7 @@ figure includes those workers (children's time); the worker's own peak RSS and c
 are measured here too, before the daemon starts, and ``worst_case_rss_mb`` adds them up (the
 box's footprint at the moment a worker runs).
 
-    python tests/bench/daemon_idle.py [--seconds 300] [--warmup 30]
+    python tests/bench/daemon_idle.py [--seconds 300] [--warmup 30] [--api]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def main(seconds: float, warmup: float) -> dict[str, object]:
+async def main(seconds: float, warmup: float, api: bool = False) -> dict[str, object]:
     port = free_port()
     config = make_config(port)
     worker = worker_cost(config)  # first: no other child has been reaped yet
@@ -78,7 +78,8 @@ async def main(seconds: float, warmup: float) -> dict[str, object]:
         async with sims:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "appliance.cli", "run", "--config", str(cfg_path), "--data-dir", tmp,
-                 "--no-api"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+                 *(["--port", str(free_port())] if api else ["--no-api"])],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
             try:
                 await asyncio.sleep(warmup)
                 c0, t0 = cpu_s(proc.pid), time.monotonic()
@@ -95,6 +96,7 @@ async def main(seconds: float, warmup: float) -> dict[str, object]:
         n_cycles = cycles[0]["daemon"]["cycles"] if cycles else None
         store.close()
     return {
+        "api": api,
         "measured_s": round(t1 - t0, 1),
         "warmup_s": warmup,
         "control_period_s": config.control.period_s,
@@ -114,5 +116,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--warmup", type=float, default=30.0)
+    ap.add_argument("--api", action="store_true", help="serve the dashboard/API too (idle: nobody looking)")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(main(a.seconds, a.warmup)), indent=2))
+    print(json.dumps(asyncio.run(main(a.seconds, a.warmup, a.api)), indent=2))
