@@ -137,6 +137,7 @@ class Daemon:
         self._wall = SystemClock()  # only to let other processes follow a fast demo clock
         self._writing = 0  # device writes in progress (the fleet update lock waits for them)
         self._background: set[asyncio.Task[None]] = set()
+        self._woke_first_plan = False
         if forecast_weather is not None:
             self.set_forecast_weather(forecast_weather)
 
@@ -341,6 +342,9 @@ class Daemon:
         pv, censored = pv_for_learning(state, self.config)
         self.forecaster.observe_one(now, pv, censored=censored)
         self.state = state
+        if not self._woke_first_plan and state.fresh(Channel.SOC_PCT.value) is not None:
+            self._woke_first_plan = True
+            self._wake_plan.set()  # the first plan as soon as there is a live SoC, not a minute on
         self._record(state, node_w)
         wall = asyncio.get_running_loop().time() - wall0
         self.stats.cycles += 1

@@ -145,3 +145,51 @@ def test_weather_indices_off_loop_match_set_weather() -> None:
     b.set_weather(frame, b.weather_indices(frame, step_min=15))
     now = pd.Timestamp("2016-07-01T04:00Z").to_pydatetime()
     np.testing.assert_allclose(a.forecast(now, hours=24).p50_w, b.forecast(now, hours=24).p50_w)
+
+
+def test_sunbox_run_plans_through_the_worker_without_loading_pvlib(tmp_path: Path) -> None:
+    """The box's own process (`sunbox run`) against the simulator over Modbus TCP: it forecasts
+    and makes its first plan within seconds, and pvlib never gets into its memory."""
+    import asyncio
+    import time
+
+    from appliance.clock import SystemClock
+    from appliance.config import dump_config
+    from appliance.sim import build_simulators
+    from appliance.store import Store
+    from tests.conftest import free_port, make_config
+
+    config = make_config(free_port())
+    cfg_path = tmp_path / "sunbox.toml"
+    cfg_path.write_text(dump_config(config))
+
+    async def scenario() -> tuple[str, bool]:
+        sims = build_simulators(config, SystemClock(), compute_power_w=lambda: config.compute.idle_w)
+        async with sims:
+            proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config", str(cfg_path),
+                                     "--data-dir", str(tmp_path), "--no-api"], cwd=ROOT,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                deadline = time.monotonic() + 60.0
+                planned = False
+                while time.monotonic() < deadline and not planned:
+                    await asyncio.sleep(1.0)
+                    store = Store.open_dir(tmp_path)
+                    planned = store.get_kv("plan") is not None and store.get_kv("forecast") is not None
+                    store.close()
+                maps = Path(f"/proc/{proc.pid}/maps").read_text()
+            finally:
+                proc.terminate()
+                proc.communicate(timeout=30)
+        return maps, planned
+
+    maps, planned = asyncio.run(scenario())
+    assert planned, "no forecast and plan within 60 s"
+    # pvlib is pure Python; what it drags in (h5py, scipy.optimize) maps shared objects
+    assert "h5py" not in maps and "scipy/optimize" not in maps
+    store = Store.open_dir(tmp_path)
+    forecast = store.get_kv("forecast")
+    store.close()
+    assert forecast is not None and len(forecast[0]["p50_w"]) >= 48 * 4
+    assert all(lo <= mid <= hi for lo, mid, hi in zip(forecast[0]["p10_w"], forecast[0]["p50_w"],
+                                                      forecast[0]["p90_w"], strict=True))
