@@ -116,6 +116,35 @@ def test_warm_nights_vent() -> None:
     assert r["reserve_violation_slots"] == 0
 
 
+def test_cli_forecast_weather_feed_is_read_by_sunbox(tmp_path: Path) -> None:
+    """A day-ahead feed (the synthetic NWP-like one shipped for the backtest) changes what the
+    box forecasts, so what it admits; a feed for another policy, or a broken one, is exit 2."""
+    sc = SCENARIOS["lyngby"]
+    cfg, weather, jobs = sc.paths()
+    feed = REPO / "field_data/solar/dtu_lyngby_2016_feed_good_1h.csv.gz"
+    base = [sys.executable, "-m", "appliance.cli", "replay", "--config", str(cfg), "--weather", str(weather),
+            "--jobs", str(jobs), "--start", "2016-09-18T00:00:00+00:00", "--days", "4", "--json"]
+    runs = {}
+    for name, extra in (("offline", []), ("feed", ["--forecast-weather", str(feed)])):
+        proc = subprocess.run(base + extra, capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[name] = json.loads(proc.stdout)
+    assert runs["feed"]["forecast_weather"].endswith("feed_good_1h.csv.gz")
+    assert "forecast_weather" not in runs["offline"]
+    assert runs["feed"]["reserve_violation_slots"] == 0
+    changed = [k for k in ("jobs_admitted", "deferrable_on_time_wh", "jobs_best_effort")
+               if runs["feed"][k] != runs["offline"][k]]
+    assert changed, "the feed must change the box's decisions"
+    proc = subprocess.run(base + ["--forecast-weather", str(feed), "--policy", "perfect"], capture_output=True,
+                          text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 2 and "sunbox policy only" in proc.stderr
+    broken = tmp_path / "feed.csv"
+    broken.write_text("when,sun\nyesterday,lots\n")
+    proc = subprocess.run(base + ["--forecast-weather", str(broken)], capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
+    assert proc.returncode == 2 and "--forecast-weather" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_jobs_file_mistakes_exit_2(tmp_path: Path) -> None:
     sc = SCENARIOS["lyngby"]
     cfg, weather, _ = sc.paths()

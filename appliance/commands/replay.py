@@ -22,6 +22,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--step", type=int, default=300, metavar="SECONDS", help="replay step (default 300)")
     p.add_argument("--warmup-days", type=float, default=0.0,
                    help="days before --start replayed without counting (the forecaster learns)")
+    p.add_argument("--forecast-weather", default=None, metavar="FILE",
+                   help="a weather forecast feed (field-data CSV) the sunbox policy reads, as a box reads the "
+                        "feeds its link brings (default: none, the offline forecast)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -35,6 +38,14 @@ def run(args: argparse.Namespace) -> int:
         weather = read_weather_file(args.weather, capacity_w=config.array.dc_kw * 1000)
     except (WeatherFileError, OSError) as exc:
         raise CommandError(f"--weather: {exc}", 2) from None
+    feed = None
+    if args.forecast_weather is not None:
+        try:
+            feed = read_weather_file(args.forecast_weather, capacity_w=config.array.dc_kw * 1000)
+        except (WeatherFileError, OSError) as exc:
+            raise CommandError(f"--forecast-weather: {exc}", 2) from None
+        if args.policy != "sunbox":
+            raise CommandError("--forecast-weather is read by the sunbox policy only", 2)
     try:
         jobs = [record_to_job(r) for r in read_jsonl(args.jobs)]
     except (StreamError, OSError, ValueError) as exc:
@@ -58,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
     opts = ReplayOptions(start=start, days=days, policy=args.policy, heat_routing=args.heat_routing == "on",
                          step_s=args.step, warmup_days=args.warmup_days)
     try:
-        result = run_replay(config, weather, jobs, opts)
+        result = run_replay(config, weather, jobs, opts, forecast_weather=feed)
     except ReplayError as exc:
         raise CommandError(str(exc), 2) from None
+    if args.forecast_weather is not None:
+        result["forecast_weather"] = str(args.forecast_weather)
     if args.json:
         print_json(result)
     else:
