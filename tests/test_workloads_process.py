@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +18,8 @@ from appliance.workloads.cgroup import JobCgroup, find_delegated_base
 from appliance.workloads.executor import ExecutorError
 from appliance.workloads.process import ProcessExecutor
 
-BURN = "python3 -c 'import time\nt=time.time()\nwhile time.time()-t < {s}: pass'"
+# the interpreter itself, not a `python3` that may be a shim forking helpers (pyenv's does)
+BURN = shlex.quote(sys.executable) + " -c 'import time\nt=time.time()\nwhile time.time()-t < {s}: pass'"
 
 
 def job(job_id: str, cmd: str, power_w: float = 100.0) -> Job:
@@ -96,7 +99,8 @@ def test_suspend_stops_the_whole_group_and_resume_continues(executor: ProcessExe
     pgid = executor._procs["c"].pgid
     wait_until(lambda: len(group_pids(pgid)) >= 3)
     executor.suspend("c")
-    wait_until(lambda: all(proc_state(p) in ("T", "gone") for p in group_pids(pgid)))
+    # stopped, or already exited (a zombie waits for its stopped parent to reap it)
+    wait_until(lambda: all(proc_state(p) in ("T", "Z", "gone") for p in group_pids(pgid)))
     cpu_before = executor.poll()["c"].cpu_s
     time.sleep(0.5)
     prog = executor.poll()["c"]
