@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pandas as pd
 from pymodbus.constants import ExcCodes
@@ -488,32 +489,24 @@ def standalone_config(
     baudrate: int = 9600,
 ) -> SunboxConfig:
     """The site's config reduced to one simulated device (``sunbox sim``)."""
-    if map_name == "sunspec":
-        dev = DeviceConfig(
-            name="sim",
-            role="inverter",
-            map="sunspec",
-            host=host,
-            port=port,
-            unit_id=unit_id if unit_id is not None else 1,
-            transport="rtu" if serial_port else "tcp",
-            serial_port=serial_port,
-            baudrate=baudrate,
-        )
-        sim = config.sim.model_copy(update={"models": {"sim": STANDALONE_SUNSPEC_MODELS}})
-    elif map_name == "victron":
-        dev = DeviceConfig(
-            name="gx",
-            role="inverter",
-            map="victron",
-            host=host,
-            port=port,
-            unit_id=unit_id if unit_id is not None else 100,
-            transport="rtu" if serial_port else "tcp",
-            serial_port=serial_port,
-            baudrate=baudrate,
-        )
-        sim = config.sim.model_copy(update={"models": {}})
-    else:
+    # map -> (device name, default unit id, SunSpec models to serve)
+    layouts: dict[str, tuple[Literal["sunspec", "victron"], str, int, dict[str, list[int]]]] = {
+        "sunspec": ("sunspec", "sim", 1, {"sim": STANDALONE_SUNSPEC_MODELS}),
+        "victron": ("victron", "gx", 100, {}),
+    }
+    if map_name not in layouts:
         raise SimBuildError(f"unknown map {map_name!r}; sunspec or victron")
+    map_kind, name, default_unit, models = layouts[map_name]
+    dev = DeviceConfig(
+        name=name,
+        role="inverter",
+        map=map_kind,
+        host=host,
+        port=port,
+        unit_id=unit_id if unit_id is not None else default_unit,
+        transport="rtu" if serial_port else "tcp",
+        serial_port=serial_port,
+        baudrate=baudrate,
+    )
+    sim = config.sim.model_copy(update={"models": models})
     return config.model_copy(update={"devices": [dev], "sim": sim})
