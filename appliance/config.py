@@ -308,9 +308,15 @@ class PlannerConfig(_Section):
     battery_cycle_cost_per_kwh: float = Field(default=0.02, ge=0)  # counted on discharge
     miss_penalty_per_kwh: float = Field(default=100.0, gt=0)
     shed_penalty_per_kwh: float = Field(default=1000.0, gt=0)
-    # Admitted work may lower the essentials' SoC where they alone are under the reserve anyway
-    # (a dip that came into the horizon after admission) at this cost; new work may not.
-    deepen_penalty_per_kwh: float = Field(default=10.0, gt=0)
+    # Promised work (admitted, or the job under admission) may lower the essentials' SoC where
+    # they alone would go under the reserve (down to what the critical services need) at this
+    # cost: above sponge and heat value and below a missed job's (miss_penalty_per_kwh / 100
+    # for the job under admission), so only work with a deadline pays it (see lp.py).
+    deepen_penalty_per_kwh: float = Field(default=0.6, gt=0)
+    # How far, in that P10 scenario, promised work may take the essentials' SoC down the band
+    # between the reserve and the empty battery (+ margin): 0 not at all, 1 all the way. Half:
+    # a day worse than P10 still finds the file share half its band.
+    deepen_share: float = Field(default=0.5, ge=0, le=1)
     # 15-min slots for the first fine_h hours, hourly after (fewer variables for fast replay).
     fine_h: float = Field(default=48.0, gt=0, le=168)
     # Re-plans for a SoC deviation come at most this often (job changes and replan_min always).

@@ -61,3 +61,24 @@ def test_site_helper_and_input_checks() -> None:
     with pytest.raises(ValueError, match="missing values"):
         heat_demand(START, STEP, [5.0, float("nan")], 19.0, SCHED, RoomModel(0.01, 8e6),
                     value_per_kwh=0.4)
+
+
+@pytest.mark.parametrize("model", [RoomModel(0.01, 8e6), Room2R2CModel(0.018, 2.5e6, 0.003, 1.6e7, 2.0)])
+def test_demand_is_the_room_models_own_step_and_heat_to_reach(model: RoomModel | Room2R2CModel) -> None:
+    """The horizon loop (plain floats, for speed) computes exactly what the room model's
+    matrix functions give, slot by slot, for both room models and with solar gain."""
+    from appliance.heat.room import heat_to_reach, step_state
+
+    outdoor = 4.0 + 6.0 * np.sin(np.arange(48) / 8.0)
+    solar = np.clip(300.0 * np.cos(np.arange(48) / 6.0), 0.0, None)
+    got = heat_demand(START, STEP, outdoor, 18.5, SCHED, model, value_per_kwh=0.4,
+                      max_heat_w=900.0, solar_w_m2=solar)
+    state = model.initial_state(18.5, float(outdoor[0]))
+    for i in range(48):
+        q = 0.0
+        if got.wanted[i]:
+            q = min(900.0, max(0.0, heat_to_reach(model, state, SCHED.setpoint_c, outdoor[i], STEP, solar[i])))
+        state = step_state(model, state, outdoor[i], q, STEP, solar[i])
+        assert got.demand_w[i] == pytest.approx(q, rel=1e-9, abs=1e-9)
+        assert got.room_temp_c[i] == pytest.approx(float(state[0]), abs=1e-9)
+    assert got.demand_w.max() > 0.0

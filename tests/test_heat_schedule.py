@@ -73,3 +73,19 @@ def test_other_zone_and_naive_time_rejected() -> None:
     assert s.wanted(utc(2024, 6, 1, 15, 0)) and not s.wanted(utc(2024, 6, 1, 14, 59))
     with pytest.raises(ValueError, match="naive"):
         s.wanted(datetime(2024, 6, 1, 15, 0))
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        datetime(2016, 3, 26, 11, 7, tzinfo=UTC),  # the night the clocks go forward is inside
+        datetime(2016, 6, 1, 0, 0, tzinfo=UTC),
+        datetime(2016, 10, 29, 20, 0, tzinfo=UTC),  # ... and back
+    ],
+)
+def test_wanted_grid_agrees_with_wanted_at_every_slot_midpoint(start: datetime) -> None:
+    s = ComfortSchedule.from_config(HeatConfig(wanted=[("17:00", "07:00")]), "Europe/Copenhagen")
+    grid = s.wanted_grid(start, 900, 192)
+    one_by_one = [s.wanted(start + timedelta(seconds=(i + 0.5) * 900)) for i in range(192)]
+    assert grid.tolist() == one_by_one
+    assert 0 < grid.sum() < 192

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -224,3 +225,44 @@ def test_partial_first_slot_and_coarse_tail_keep_energy_exact(config: SunboxConf
     assert len(p) == 48 * 4
     got = float((out.slot_power_w("j") * out.problem.dt_h).sum())
     assert got == pytest.approx(1234.0, abs=0.5)
+
+
+def test_promised_work_may_draw_on_a_p10_dip_of_the_essentials_but_never_runs_under_the_reserve(
+    config: SunboxConfig,
+) -> None:
+    """09:00, battery at 38 %, a dull P10 (12 % of a clear day): the file share and base load
+    alone would take the battery under the 30 % reserve tonight (to about 27 %). Work today may
+    still be promised if it runs above the reserve and leaves the critical services at least
+    half their band (``deepen_share``: half the way from that dip to 10 % + 2 % margin): a
+    600 Wh job by 15:00 is admitted on sun and battery. The plan deepens tonight's dip, but no
+    job draws power in a slot that starts or ends under the reserve (+ margin), and the dip
+    stays in its half of the band. A job that would need more is not promised."""
+    now = LOCAL_MIDNIGHT + timedelta(hours=9)
+    fc = sunny_forecast(now, peak_w=1500.0, p10=0.12)
+    share = Job(id="share", name="share", kind=JobKind.CRITICAL, power_w=60.0, energy_wh=None,
+                deadline=None, state=JobState.RUNNING)
+    bat = BatteryModel.from_config(config.battery)
+    keep_wh = bat.reserve_wh + bat.capacity_wh * config.planner.reserve_margin_pct / 100.0
+    band_wh = bat.min_wh + bat.capacity_wh * config.planner.reserve_margin_pct / 100.0
+    job = deferrable("j", 600.0, now + timedelta(hours=6), power_w=250.0, state=JobState.PENDING)
+    ctx = AdmissionContext(now=now, forecast=fc, soc_pct=38.0, admitted=[share], config=config)
+    decision = decide(ctx, job)
+    assert decision.admitted and not decision.best_effort, decision.reason
+    assert decision.outcome is not None
+    out = plan_detailed(now, fc, 38.0, [share, replace(job, state=JobState.ADMITTED)], config)
+    sol, problem = out.solution, out.problem
+    assert out.miss_wh["j"] < 1.0
+    dip = float(np.nanmin(problem.dip_wh))
+    assert dip < bat.reserve_wh, "the essentials alone go under the reserve tonight at P10"
+    assert float(sol.soc_wh.min()) < dip - 100.0, "the job's energy deepens that dip"
+    half = dip - config.planner.deepen_share * (dip - band_wh)
+    assert float(sol.soc_wh.min()) >= half - 1e-3, "the critical services keep half their band"
+    assert float(sol.shed_w.sum()) < 1e-6
+    start_wh = np.concatenate(([problem.soc0_wh], sol.soc_wh[:-1]))
+    working = sol.job_w["j"] > 1.0
+    assert working.any()
+    assert np.all(sol.soc_wh[working] >= keep_wh - 1e-3)
+    assert np.all(start_wh[working] >= keep_wh - 1e-3)
+    big = deferrable("big", 1100.0, now + timedelta(hours=6), power_w=250.0, state=JobState.PENDING)
+    more = decide(ctx, big)
+    assert not (more.admitted and not more.best_effort), more.reason

@@ -30,6 +30,7 @@ def test_replans_on_jobs_time_and_deviation_and_follows_the_plan_between() -> No
     assert reason is not None and reason[0].startswith("SoC ") and reason[1] == "auto"
     more = [*jobs, deferrable("b", 100.0, now + timedelta(hours=12))]
     assert rp.due(t, on_plan, more) == ("jobs changed", "auto")
+    assert rp.due(t, on_plan, []) is None  # work that ended leaves the plan valid
     later = now + timedelta(minutes=60)
     k = rp.plan.slot_index(later)
     assert k is not None

@@ -253,3 +253,17 @@ def test_cell_voltage_curve_is_monotone_lifepo4() -> None:
         and volts[0] == pytest.approx(2.8)
         and volts[100] == pytest.approx(3.5)
     )
+
+
+def test_sky_series_lookups_agree_with_point_lookups() -> None:
+    """The planner's per-slot PV energy (perfect forecast) and outdoor temperatures, read in one
+    call, are the same numbers as slot by slot."""
+    plant = Plant(make_config(), KISUMU_MIDNIGHT)
+    plant.prepare(KISUMU_MIDNIGHT, KISUMU_MIDNIGHT + timedelta(days=3))
+    sky, t0 = plant.sky, KISUMU_MIDNIGHT.timestamp() + 123.0
+    per_slot = sky.pv_energy_per_slot_j(t0, 900.0, 192)
+    one_by_one = [sky.pv_energy_j(t0 + i * 900.0, t0 + (i + 1) * 900.0) for i in range(192)]
+    assert per_slot == pytest.approx(one_by_one, rel=1e-9, abs=1e-6)
+    assert float(per_slot.max()) > 0.0
+    times = t0 + (np.arange(192) + 0.5) * 900.0
+    assert sky.outdoor_c_at(times) == pytest.approx([sky.outdoor_c(float(t)) for t in times], abs=1e-9)

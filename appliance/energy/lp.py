@@ -11,9 +11,20 @@ and the solve stays in the tens of milliseconds.
     sponge    sum_sponge x <= PV above the essentials (sponges soak sun; on the battery only
               where the room wants their heat)
     deadline  sum_t x_j dt + m_j = remaining energy of j
-    floor     s_t >= reserve (+ margin) where the essentials alone stay above it; elsewhere no job
-              runs, and s_t + deepen >= essentials-only SoC: admitted work may deepen that dip
-              at a penalty (commitments kept), a candidate may not (it is missed first)
+    floor     s_t >= reserve (+ margin) where jobs may run; where the essentials alone are under
+              it no job runs, and s_t + deepen >= essentials-only SoC: promised work done before
+              may deepen that dip at a penalty, by ``planner.deepen_share`` of its way to
+              the empty battery + margin (what the critical services need to stay up)
+    run-up    when promised work would miss, idle slots where that floor binds, and the idle
+              slots whose SoC falls into such a slot or a dip or climbs out of it, lose the
+              reserve floor too (no job runs there, so SoC under the reserve there is no
+              violation) and count as dip: ``RELAX_ROUNDS`` re-solves at most
+
+The reserve is a rule about when work may draw power, not a wall the essentials' own night
+must never touch: in a 1-in-10 scenario where the file share alone would run into the reserve
+tomorrow night, work today is still allowed if it runs above the reserve and leaves the
+critical services enough to stay up (what it takes from them costs ``deepen`` per kWh:
+promised work pays it, sponges, best-effort work and heat are worth less and do not).
 
 Minimised: curtailment, battery throughput and unserved load, minus the value of sponge work
 and of heat, minus the value of energy left in the battery, plus missed deadline energy
@@ -34,43 +45,66 @@ EARLY_PER_KWH_H = 0.001  # admitted work early rather than late: slack kept agai
 # Among equally good slots, prefer the sunniest: there a shortfall of the forecast hurts least.
 SUNNY_PER_KWH = 0.002
 CANDIDATE_TIER = 0.01
+RELAX_ROUNDS = 3
+# When not every promise can be kept, keep as many as possible: a missed kWh costs more the less
+# of the job is left (energy spread over jobs that all miss anyway is lost), so the jobs nearest
+# to done are finished first.
+FEW_MISSES_WH = 250.0
+IDLE_W = 1e-3
 
 
 class LPFailed(Exception):
     """The solver gave no usable answer (time limit, numerical trouble)."""
 
 
-def solve_highs(cost: np.ndarray, a: sparse.csr_matrix, row_lo: np.ndarray, row_hi: np.ndarray,
-                lb: np.ndarray, ub: np.ndarray, time_limit_s: float) -> np.ndarray:
+class HighsModel:
     """min cost·x s.t. row_lo <= A x <= row_hi, lb <= x <= ub, with HiGHS through highspy.
 
     highspy directly, not scipy's wrapper: the model goes in as arrays, and a year of replay
-    (about ten thousand plans) spends its time solving rather than converting."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    # presolve costs more than it saves on these small, well-scaled LPs (measured: 2.5 ms vs
-    # 4.1 ms for 10 jobs on the 66-slot grid, same optimum)
-    h.setOptionValue("presolve", "off")
-    lp = highspy.HighsLp()
-    lp.num_col_ = int(cost.shape[0])
-    lp.num_row_ = int(a.shape[0])
-    lp.col_cost_ = np.asarray(cost, dtype=float)
-    lp.col_lower_ = np.asarray(lb, dtype=float)
-    lp.col_upper_ = np.asarray(ub, dtype=float)
-    lp.row_lower_ = np.asarray(row_lo, dtype=float)
-    lp.row_upper_ = np.asarray(row_hi, dtype=float)
-    csc = a.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr
-    lp.a_matrix_.index_ = csc.indices
-    lp.a_matrix_.value_ = csc.data
-    h.passModel(lp)
-    h.run()
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise LPFailed(f"HiGHS: {h.modelStatusToString(status)}")
-    return np.asarray(h.getSolution().col_value, dtype=float)
+    (about ten thousand plans) spends its time solving rather than converting. Bounds can be
+    changed and the model solved again from the last basis (the run-up relaxation)."""
+
+    def __init__(self, cost: np.ndarray, a: sparse.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
+                 lb: np.ndarray, ub: np.ndarray, time_limit_s: float) -> None:
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("time_limit", float(time_limit_s))
+        # presolve costs more than it saves on these small, well-scaled LPs (measured: 2.5 ms vs
+        # 4.1 ms for 10 jobs on the 66-slot grid, same optimum)
+        h.setOptionValue("presolve", "off")
+        lp = highspy.HighsLp()
+        lp.num_col_ = int(cost.shape[0])
+        lp.num_row_ = int(a.shape[0])
+        lp.col_cost_ = np.asarray(cost, dtype=float)
+        lp.col_lower_ = np.asarray(lb, dtype=float)
+        lp.col_upper_ = np.asarray(ub, dtype=float)
+        lp.row_lower_ = np.asarray(row_lo, dtype=float)
+        lp.row_upper_ = np.asarray(row_hi, dtype=float)
+        csc = sparse.csc_matrix(a)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = csc.indptr
+        lp.a_matrix_.index_ = csc.indices
+        lp.a_matrix_.value_ = csc.data
+        h.passModel(lp)
+        self._h = h
+
+    def solve(self) -> np.ndarray:
+        h = self._h
+        h.run()
+        status = h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise LPFailed(f"HiGHS: {h.modelStatusToString(status)}")
+        return np.asarray(h.getSolution().col_value, dtype=float)
+
+    def set_col_bounds(self, idx: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        i = np.asarray(idx, dtype=np.int32)
+        self._h.changeColsBounds(len(i), i, np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
+
+    def set_row_bounds(self, idx: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        i = np.asarray(idx, dtype=np.int32)
+        # in highspy since 1.7, missing from its type stubs
+        self._h.changeRowsBounds(  # type: ignore[attr-defined]
+            len(i), i, np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
 
 
 def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
@@ -104,7 +138,8 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     mid_h = (problem.horizon.bounds_s[:-1] + problem.horizon.bounds_s[1:]) / 7200.0
     sunny = problem.pv_w / max(float(problem.pv_w.max()), 1.0)
     admitted_pens = [
-        pc.miss_penalty_per_kwh * (1.0 + jobs[i].value) for i in deferrable if not jobs[i].candidate
+        pc.miss_penalty_per_kwh * (1.0 + jobs[i].value) * _few_misses(jobs[i].remaining_wh)
+        for i in deferrable if not jobs[i].candidate
     ]
     floor_pen = min(admitted_pens, default=pc.miss_penalty_per_kwh)
     cost[deep] = pc.deepen_penalty_per_kwh * kwh
@@ -118,11 +153,9 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         per_kwh += SUNNY_PER_KWH * sunny[slots]
         cost[sl] = -per_kwh * dt[slots] * kwh
     for k, i in enumerate(deferrable):
-        pen = pc.miss_penalty_per_kwh * (1.0 + jobs[i].value)
-        if jobs[i].candidate:  # missed before any admitted job, and before deepening a dip
-            pen = min(
-                pen * CANDIDATE_TIER, floor_pen * CANDIDATE_TIER, 0.5 * pc.deepen_penalty_per_kwh
-            )
+        pen = pc.miss_penalty_per_kwh * (1.0 + jobs[i].value) * _few_misses(jobs[i].remaining_wh)
+        if jobs[i].candidate:  # missed before any admitted job
+            pen = min(pen * CANDIDATE_TIER, floor_pen * CANDIDATE_TIER)
         if jobs[i].best_effort:  # not promised: missed before the job being decided, too
             pen *= CANDIDATE_TIER
         cost[m_base + k] = pen * kwh
@@ -140,7 +173,7 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         ub[base + x_off[i] : base + x_off[i + 1]] = jobs[i].max_w[slots]
     for k, i in enumerate(deferrable):
         ub[m_base + k] = jobs[i].remaining_wh
-    ub[deep] = bat.capacity_wh if len(dips) else 0.0
+    ub[deep] = bat.capacity_wh
 
     # ---- constraints (COO triplets)
     rows: list[np.ndarray] = []
@@ -178,8 +211,11 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     r_dip = 4 * T + len(deferrable)
     add(r_dip + np.arange(len(dips)), S + dips, 1.0)
     add(r_dip + np.arange(len(dips)), np.full(len(dips), deep), 1.0)
-    n_rows = r_dip + len(dips)
-    A = sparse.csr_matrix(
+    r_run = r_dip + len(dips)  # one per slot, free until its run-up is relaxed
+    add(r_run + t_idx, S + t_idx, 1.0)
+    add(r_run + t_idx, np.full(T, deep), 1.0)
+    n_rows = r_run + T
+    A = sparse.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n_var)
     )
     rhs = problem.essential_w - problem.pv_w
@@ -199,10 +235,37 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     c_hi[3 * T : 4 * T] = np.maximum(problem.pv_w - problem.essential_w, 0.0) + heat_allow
     for k, i in enumerate(deferrable):
         c_lo[4 * T + k] = c_hi[4 * T + k] = jobs[i].remaining_wh
-    c_lo[r_dip:] = problem.dip_wh[dips]
+    c_lo[r_dip:r_run] = problem.dip_wh[dips]
     c_hi[r_dip:] = np.inf
+    c_lo[r_run:] = -np.inf
 
-    x = solve_highs(cost, A, c_lo, c_hi, lb, ub, time_limit_s)
+    model = HighsModel(cost, A, c_lo, c_hi, lb, ub, time_limit_s)
+    x = model.solve()
+    promised = [k for k, i in enumerate(deferrable) if not jobs[i].best_effort]
+    slot_of = np.concatenate([slots for slots in job_slots]) if n_x else np.zeros(0, dtype=np.int64)
+    above = np.isnan(problem.dip_wh)
+    relaxable = above & (problem.floor_wh > problem.idle_floor_wh)
+    keep_wh = float(np.max(problem.floor_wh[above])) if above.any() else bat.max_wh
+    deepest = keep_wh - float(np.min(problem.idle_floor_wh))
+    for _ in range(RELAX_ROUNDS):
+        if not any(x[m_base + k] > pc.admission_tolerance_wh for k in promised):
+            break
+        work = np.bincount(slot_of, weights=np.clip(x[base:m_base], 0.0, None), minlength=T)
+        soc = x[S : S + T]
+        binding = soc <= problem.floor_wh + 1.0
+        runup = _runup(work <= IDLE_W, relaxable, binding, soc, bat.max_wh, keep_wh + deepest)
+        if not runup.any():
+            break
+        relaxable &= ~runup
+        slots_r = np.flatnonzero(runup)
+        model.set_col_bounds(S + slots_r, problem.idle_floor_wh[slots_r], ub[S + slots_r])
+        model.set_row_bounds(r_run + slots_r, lb[S + slots_r], np.full(len(slots_r), np.inf))
+        # no work in a relaxed slot, nor in the slot after it (it may start under the reserve)
+        closed = runup | np.concatenate(([False], runup[:-1]))
+        shut = base + np.flatnonzero(closed[slot_of])
+        if len(shut):
+            model.set_col_bounds(shut, lb[shut], np.zeros(len(shut)))
+        x = model.solve()
     job_w = {}
     for i, (job, slots) in enumerate(zip(jobs, job_slots, strict=True)):
         arr = np.zeros(T)
@@ -220,3 +283,40 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         job_w=job_w,
         miss_wh=miss,
     )
+
+
+def _few_misses(remaining_wh: float | None) -> float:
+    return 1.0 + FEW_MISSES_WH / max(remaining_wh or 0.0, 50.0)
+
+
+def _runup(idle: np.ndarray, relaxable: np.ndarray, binding: np.ndarray, soc_wh: np.ndarray,
+           full_wh: float, climb_below_wh: float) -> np.ndarray:
+    """The idle slots whose reserve floor keeps promised work from being done: idle slots where
+    the floor binds, and around each of them and each dip (or slot already relaxed) the evening
+    descent before it (walking back while the SoC falls towards it) and the morning climb after
+    it (walking on while the SoC rises but is still under ``climb_below_wh``: the reserve plus
+    the deepest a dip may be made). A full battery ends either walk: there work runs on sun."""
+    n = idle.shape[0]
+    out = idle & relaxable & binding
+    anchor = ~relaxable | out
+    t = 0
+    while t < n:
+        if not anchor[t]:
+            t += 1
+            continue
+        a = t
+        while t < n and anchor[t]:
+            t += 1
+        b = t - 1  # [a, b]: a run of anchors
+        k = a - 1
+        while (k >= 0 and relaxable[k] and idle[k] and soc_wh[k] < full_wh - 1.0
+               and soc_wh[k] >= soc_wh[k + 1] - 1e-6):
+            out[k] = True
+            k -= 1
+        k = b + 1
+        while (k < n and relaxable[k] and idle[k] and soc_wh[k] < climb_below_wh
+               and soc_wh[k] >= soc_wh[k - 1] - 1e-6):
+            out[k] = True
+            k += 1
+        t = max(t, k)
+    return out

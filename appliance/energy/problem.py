@@ -48,10 +48,13 @@ class PlanningProblem:
     pv_w: FloatArray
     essential_w: FloatArray  # base load + critical services
     node_w: FloatArray  # node power left for deferrable and sponge jobs
-    floor_wh: FloatArray  # hard SoC floor: the reserve (+ margin) where jobs may run, else empty
-    dip_wh: FloatArray  # essentials-only SoC where it is under the reserve (NaN elsewhere): jobs
-    # may deepen it only for admitted work, at a penalty (``planner.deepen_penalty_per_kwh``)
+    floor_wh: FloatArray  # hard SoC floor: the reserve (+ margin) where jobs may run; in a dip
+    # the critical services' band: promised work may deepen a dip down to ``idle_floor_wh``
+    dip_wh: FloatArray  # essentials-only SoC where it is under the reserve (NaN elsewhere):
+    # deepening it costs ``planner.deepen_penalty_per_kwh`` (promised work pays, sponges do not)
     strict_floor_wh: FloatArray  # min(reserve, essentials-only SoC): no deepening at all
+    idle_floor_wh: FloatArray  # where no job runs: the essentials' SoC (at most the reserve)
+    # lowered by ``planner.deepen_share`` of the way to the empty battery + margin
     essential_unserved_w: FloatArray  # what even essentials-only cannot get (battery empty)
     jobs: tuple[PlanJob, ...]
     critical: tuple[tuple[str, float], ...]  # (job id, power) of always-on services
@@ -126,7 +129,12 @@ def build_problem(
     above = ess_run.soc_wh >= keep_wh
     runnable = above & np.concatenate(([soc0 >= keep_wh], above[:-1]))
     dip_wh = np.where(above, np.nan, ess_run.soc_wh)
-    floor = np.where(above, keep_wh, battery.min_wh) - FLOOR_EPS_WH
+    # Under the reserve only the essentials draw; promised work done before may lower that dip,
+    # but never so far that the critical services would lose power in this scenario.
+    band_wh = battery.min_wh + battery.capacity_wh * pc.reserve_margin_pct / 100.0
+    ref = np.minimum(ess_run.soc_wh, keep_wh)
+    idle = np.where(ref > band_wh, ref - pc.deepen_share * (ref - band_wh), ref) - FLOOR_EPS_WH
+    floor = np.where(above, keep_wh - FLOOR_EPS_WH, idle)
     strict = np.minimum(keep_wh, ess_run.soc_wh) - FLOOR_EPS_WH
 
     planned: list[PlanJob] = []
@@ -164,6 +172,7 @@ def build_problem(
         floor_wh=floor,
         dip_wh=dip_wh,
         strict_floor_wh=strict,
+        idle_floor_wh=idle,
         essential_unserved_w=ess_run.unserved_w,
         jobs=tuple(planned),
         critical=tuple(critical),

@@ -1,9 +1,10 @@
 """Rolling horizon: when to re-plan, and with which solver.
 
 Live, the plan loop re-plans every ``planner.replan_min`` minutes (15). Replay makes ~35,000
-such decisions a year, so there the LP runs only when it matters: on a change in the set of
-jobs, every ``replan_min`` (e.g. 180 in replay), and when the SoC leaves the plan by
+such decisions a year, so there the LP runs only when it matters: on new jobs, every
+``replan_min`` (e.g. 120 in replay), and when the SoC leaves the plan by
 ``deviation_replan_pct`` of its margin above the reserve (at most every ``lp_interval_min``).
+Jobs that end do not call for a plan: their slots fall idle, the rest of the plan holds.
 In between the plan is followed and the shedding rules absorb deviations. ``adopt`` takes the
 plan an admission decision already solved, so an arrival costs one solve, not two. The far
 part of the horizon may be planned hourly (``fine_h``), which halves the LP's cost.
@@ -52,7 +53,9 @@ class RollingPlanner:
         pc = self.config.planner
         if self.outcome is None or self.last_plan_at is None:
             return "first plan", "auto"
-        if jobs_signature(jobs) != self.signature:
+        if not jobs_signature(jobs) <= self.signature:
+            # new work needs a plan at once; work that ended leaves the plan valid (its slots
+            # fall idle, and the shedding rules hand unplanned sun to the rest until next time)
             return "jobs changed", "auto"
         plan = self.outcome.plan
         k = plan.slot_index(now)

@@ -51,22 +51,29 @@ def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float,
     return np.asarray(lo_v + w * (hi_v - lo_v), dtype=float)
 
 
-@lru_cache(maxsize=96)  # one per position of the day boundary in a horizon of 15-min slots
 def _draws(n: int, slots: int, step_s: int, first_day_slots: int, day_correlation: float,
            day_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Knot index and weight per draw and slot. The random numbers are drawn once per horizon
     shape and reused (common random numbers: successive plans do not jitter on sampling noise);
-    only where the day boundaries fall changes from call to call."""
+    where the day boundaries fall only picks the window of a grid that starts at a boundary."""
+    per_day = max(1, int(round(86400 / step_s)))
+    idx, w = _draws_grid(n, slots, step_s, day_correlation, day_share, seed)
+    offset = (per_day - first_day_slots) % per_day
+    return idx[:, offset : offset + slots], w[:, offset : offset + slots]
+
+
+@lru_cache(maxsize=4)
+def _draws_grid(n: int, slots: int, step_s: int, day_correlation: float, day_share: float,
+                seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_draws`` on a grid of ``slots`` + one day starting at a day boundary: slot j belongs
+    to day j // per_day (a horizon starting ``offset`` slots into a day is its window)."""
     z_day, intra = _latent(n, slots, step_s, round(day_correlation, 6), seed)
     per_day = max(1, int(round(86400 / step_s)))
-    k = np.arange(slots)
-    day = np.where(k < first_day_slots, 0, 1 + (k - first_day_slots) // per_day)
-    offset = (per_day - first_day_slots) % per_day
-    z = np.sqrt(day_share) * z_day[:, day] + np.sqrt(1.0 - day_share) * intra[:, offset : offset + slots]
+    j = np.arange(slots + per_day)
+    z = np.sqrt(day_share) * z_day[:, j // per_day] + np.sqrt(1.0 - day_share) * intra[:, : slots + per_day]
     u = ndtr(z)  # uniform(0, 1) per slot, correlated as the weather is
     idx = np.clip(np.searchsorted(_KNOTS, u, side="right") - 1, 0, len(_KNOTS) - 2)
     lo_p, hi_p = _KNOTS[idx], _KNOTS[idx + 1]
-    # compact: kept for every day-boundary position (about 190 kB each)
     return idx.astype(np.uint8), ((u - lo_p) / (hi_p - lo_p)).astype(np.float32)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -58,8 +59,22 @@ class ComfortSchedule:
         if first.utcoffset() != last.utcoffset():
             return np.array([self.wanted(t) for t in seq], dtype=bool)
         offset_s = (first.utcoffset() or timedelta(0)).total_seconds()
-        minute = np.array([((t.timestamp() + offset_s) % 86400.0) / 60.0 for t in seq])
-        out = np.zeros(len(seq), dtype=bool)
+        return self._mask_minutes(np.array([((t.timestamp() + offset_s) % 86400.0) / 60.0 for t in seq]))
+
+    def wanted_grid(self, start: datetime, step_s: float, n: int) -> npt.NDArray[np.bool_]:
+        """``wanted`` at ``start + (i + 0.5) * step_s`` for i < n (slot midpoints of a plan)."""
+        first = as_utc(start) + timedelta(seconds=0.5 * step_s)
+        last = first + timedelta(seconds=(n - 1) * step_s)
+        if n <= 0:
+            return np.zeros(0, dtype=bool)
+        if first.astimezone(self.zone).utcoffset() != last.astimezone(self.zone).utcoffset():
+            return self.wanted_mask(first + timedelta(seconds=i * step_s) for i in range(n))
+        offset_s = (first.astimezone(self.zone).utcoffset() or timedelta(0)).total_seconds()
+        t = first.timestamp() + offset_s + np.arange(n) * float(step_s)
+        return self._mask_minutes((t % 86400.0) / 60.0)
+
+    def _mask_minutes(self, minute: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.bool_]:
+        out = np.zeros(minute.shape[0], dtype=bool)
         for start, end in self.windows:
             a, b = start.hour * 60 + start.minute, end.hour * 60 + end.minute
             if a == b:
@@ -69,7 +84,6 @@ class ComfortSchedule:
             else:
                 out |= (minute >= a) | (minute < b)
         return out
-
 
 def _inside(now: time, start: time, end: time) -> bool:
     if start == end:

@@ -132,8 +132,7 @@ class Replay:
     def _perfect(self, slot: datetime) -> PowerForecast:
         step = self.config.planner.slot_min * 60
         n = int(self.config.planner.horizon_h * 3600 // step)
-        t0 = slot.timestamp()
-        pv = np.array([self.plant.sky.pv_energy_j(t0 + i * step, t0 + (i + 1) * step) / step for i in range(n)])
+        pv = self.plant.sky.pv_energy_per_slot_j(slot.timestamp(), step, n) / step
         return PowerForecast(issued_at=slot, start=slot, step_s=step, p10_w=pv, p50_w=pv, p90_w=pv,
                              source="perfect (actual future PV)")
 
@@ -146,7 +145,7 @@ class Replay:
         if self._heat_for is fc:
             return self._heat_cached
         t0 = fc.start.timestamp()
-        outdoor = np.array([self.plant.sky.outdoor_c(t0 + (i + 0.5) * fc.step_s) for i in range(len(fc))])
+        outdoor = self.plant.sky.outdoor_c_at(t0 + (np.arange(len(fc)) + 0.5) * fc.step_s)
         self._heat_for = fc
         self._heat_cached = heat_value_per_kwh(self.config, fc.start, fc.step_s, outdoor,
                                                self.plant.snapshot.room_temp_c)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from appliance.config import ArrayConfig, SiteConfig
@@ -36,6 +38,30 @@ class _Chunk:
     @property
     def end_s(self) -> float:
         return self.start_s + (len(self.pv_w) - 1) * self.step_s
+
+    @cached_property
+    def grid_s(self) -> FloatArray:
+        return self.start_s + np.arange(len(self.pv_w), dtype=float) * self.step_s
+
+    @cached_property
+    def temp_array(self) -> FloatArray:
+        return np.asarray(self.temp_c, dtype=float)
+
+    @cached_property
+    def _pv_array(self) -> FloatArray:
+        return np.asarray(self.pv_w, dtype=float)
+
+    @cached_property
+    def _cum_array(self) -> FloatArray:
+        return np.asarray(self.cum_j, dtype=float)
+
+    def energy_to_many(self, t_s: FloatArray) -> FloatArray:
+        """``energy_to`` at many instants inside the chunk."""
+        x = (np.asarray(t_s, dtype=float) - self.start_s) / self.step_s
+        i = np.minimum(x.astype(np.int64), len(self.pv_w) - 2)
+        f = x - i
+        p0 = self._pv_array[i]
+        return np.asarray(self._cum_array[i] + (p0 * f + 0.5 * (self._pv_array[i + 1] - p0) * f * f) * self.step_s)
 
     def covers(self, t_s: float) -> bool:
         return self.start_s <= t_s <= self.end_s
@@ -213,6 +239,24 @@ class Sky:
     def outdoor_c(self, t_s: float) -> float:
         chunk = self._chunk_for(t_s)
         return chunk.value(chunk.temp_c, t_s)
+
+    def outdoor_c_at(self, t_s: npt.ArrayLike) -> FloatArray:
+        """``outdoor_c`` at many instants (a plan's horizon) in one call."""
+        t = np.asarray(t_s, dtype=float)
+        if t.size == 0:
+            return np.zeros(0)
+        chunk = self._chunk_for(float(t.min()))
+        if not chunk.covers(float(t.max())):
+            return np.array([self.outdoor_c(float(v)) for v in t])
+        return np.interp(t, chunk.grid_s, chunk.temp_array)
+
+    def pv_energy_per_slot_j(self, t0_s: float, step_s: float, n: int) -> FloatArray:
+        """``pv_energy_j`` of ``n`` consecutive slots from ``t0_s`` (the perfect forecast)."""
+        bounds = t0_s + np.arange(n + 1, dtype=float) * step_s
+        chunk = self._chunk_for(t0_s, forward=True)
+        if not chunk.covers(float(bounds[-1])):
+            return np.array([self.pv_energy_j(a, a + step_s) for a in bounds[:-1]])
+        return np.diff(chunk.energy_to_many(bounds))
 
     def at(self, moment: datetime) -> tuple[float, float]:
         """(PV available W, outdoor C) at one moment."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlite_utils
@@ -72,10 +73,17 @@ class JobRepository(Protocol):
 
     def change_seq(self) -> int: ...
 
+    def atomic(self) -> AbstractContextManager[object]:
+        """Read-modify-write of one job without another writer in between."""
+        ...
+
 
 class JobsTable:
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    def atomic(self) -> AbstractContextManager[object]:
+        return self._store.transaction()
 
     def save(self, job: Job) -> None:
         row = job_to_row(job)
@@ -159,3 +167,6 @@ class MemoryJobs:
 
     def change_seq(self) -> int:
         return self._seq
+
+    def atomic(self) -> AbstractContextManager[object]:
+        return nullcontext()  # replay owns its jobs alone, in one thread

@@ -179,7 +179,7 @@ class JobRunner:
 
     # ------------------------------------------------------------------ store
     def _save(self, job: Job, allow_cancelled: bool = False) -> None:
-        with self.store.transaction():
+        with self.store.jobs.atomic():
             current = self.store.jobs.get(job.id)
             if (
                 current is not None
