@@ -137,11 +137,12 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     cost[S + T - 1] -= pc.stored_value_per_kwh * kwh
     mid_h = (problem.horizon.bounds_s[:-1] + problem.horizon.bounds_s[1:]) / 7200.0
     sunny = problem.pv_w / max(float(problem.pv_w.max()), 1.0)
-    admitted_pens = [
-        pc.miss_penalty_per_kwh * (1.0 + jobs[i].value) * _few_misses(jobs[i].remaining_wh)
-        for i in deferrable if not jobs[i].candidate
-    ]
-    floor_pen = min(admitted_pens, default=pc.miss_penalty_per_kwh)
+    own_pen = {
+        i: pc.miss_penalty_per_kwh * (1.0 + jobs[i].value) * _few_misses(jobs[i].remaining_wh)
+        for i in deferrable
+    }
+    floor_pen = min((p for i, p in own_pen.items() if not jobs[i].candidate),
+                    default=pc.miss_penalty_per_kwh)
     cost[deep] = pc.deepen_penalty_per_kwh * kwh
     for i, (job, slots) in enumerate(zip(jobs, job_slots, strict=True)):
         sl = slice(base + x_off[i], base + x_off[i + 1])
@@ -153,7 +154,7 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         per_kwh += SUNNY_PER_KWH * sunny[slots]
         cost[sl] = -per_kwh * dt[slots] * kwh
     for k, i in enumerate(deferrable):
-        pen = pc.miss_penalty_per_kwh * (1.0 + jobs[i].value) * _few_misses(jobs[i].remaining_wh)
+        pen = own_pen[i]
         if jobs[i].candidate:  # missed before any admitted job
             pen = min(pen * CANDIDATE_TIER, floor_pen * CANDIDATE_TIER)
         if jobs[i].best_effort:  # not promised: missed before the job being decided, too
