@@ -76,9 +76,13 @@ def pv_for_learning(state: SiteState, config: SunboxConfig) -> tuple[float | Non
 class ControlCycle:
     """Holds the controllers' memories (mode, latches, minimum on/off, damper hysteresis)."""
 
-    def __init__(self, config: SunboxConfig, policy: Policy = "sunbox", heat_routing: bool = True) -> None:
+    def __init__(self, config: SunboxConfig, policy: Policy = "sunbox", heat_routing: bool = True,
+                 period_s: float | None = None) -> None:
+        """``period_s``: time until the next cycle can act (the daemon's control period; the
+        replay's step)."""
         self.config = config
         self.policy = policy
+        self.period_s = config.control.period_s if period_s is None else period_s
         self.safety = SafetyMemory()
         self.rules = ShedRules(config)
         self.gate = ThresholdGate(config) if policy == "threshold" else None
@@ -110,33 +114,35 @@ class ControlCycle:
     def _reserve_guard(self, state: SiteState, soc: float, jobs: Sequence[Job],
                        commands: list[JobCommand]) -> list[JobCommand]:
         """Safety narrows what the plan asked for: if the battery, with the work these commands
-        start, would reach the reserve within the lookahead, non-critical work does not start
-        and what runs is suspended (the safety layer's lookahead sees only today's discharge)."""
+        leave running, would reach the reserve within the lookahead, non-critical work does not
+        start and what runs is suspended (the safety layer's lookahead sees only the present
+        discharge).
+
+        The discharge ahead is the measured one, corrected by what the commands change (starts,
+        resumes, caps up or down, suspends). Until the next cycle can act, the sun now on the
+        panels may also go (a cloud edge takes it within seconds): that loss counts for one
+        control period, which live is seconds and in a 5-min replay step is the whole step."""
         bat = self.config.battery
         battery_w = state.fresh(Channel.BATTERY_POWER_W.value)
         if battery_w is None:
             return commands
         by_id = {j.id: j for j in jobs}
-        extra_w = 0.0
-        for cmd in commands:
-            job = by_id.get(cmd.job_id)
-            if job is None or job.kind is JobKind.CRITICAL:
-                continue
-            if cmd.action in ("start", "resume"):
-                extra_w += cmd.cap_w if cmd.cap_w is not None else job.power_w
-            elif cmd.action in ("suspend", "stop") and job.state is JobState.RUNNING:
-                extra_w -= job.cap_w if job.cap_w is not None else job.power_w
+        extra_w = _noncritical_after_w(jobs, commands) - _noncritical_now_w(jobs)
+        pv_w = max(state.fresh(Channel.PV_POWER_W.value) or 0.0, 0.0)
         drain_w = -(battery_w - extra_w)
-        if drain_w <= 0:
+        sun_gone_s = min(self.period_s, RESERVE_LOOKAHEAD_S)
+        drain_wh = (max(drain_w + pv_w, 0.0) * sun_gone_s
+                    + max(drain_w, 0.0) * (RESERVE_LOOKAHEAD_S - sun_gone_s)) / 3600.0
+        if drain_wh <= 0:
             return commands
-        soc_after = soc - drain_w / bat.one_way_efficiency * RESERVE_LOOKAHEAD_S / 3600.0 / bat.capacity_wh * 100.0
+        soc_after = soc - drain_wh / bat.one_way_efficiency / bat.capacity_wh * 100.0
         if soc_after > bat.reserve_pct:
             return commands
         why = (f"SoC {soc:.1f} % with this work would reach the reserve {bat.reserve_pct:g} % within "
                f"{RESERVE_LOOKAHEAD_S / 60:.0f} min: non-critical work waits")
         guarded = [c for c in commands
-                   if not (c.action in ("start", "resume") and by_id.get(c.job_id) is not None
-                           and by_id[c.job_id].kind is not JobKind.CRITICAL)]
+                   if by_id.get(c.job_id) is None or by_id[c.job_id].kind is JobKind.CRITICAL
+                   or c.action in ("suspend", "stop")]
         stopping = {c.job_id for c in guarded if c.action in ("suspend", "stop")}
         for job in jobs:
             if job.kind is not JobKind.CRITICAL and job.state is JobState.RUNNING and job.id not in stopping:
@@ -147,3 +153,26 @@ class ControlCycle:
     def _view(state: SiteState, soc: float) -> ControlView:
         return ControlView(now=state.at, soc_pct=soc, pv_w=state.fresh(Channel.PV_POWER_W.value),
                            battery_power_w=state.fresh(Channel.BATTERY_POWER_W.value))
+
+
+def _draw_w(job: Job) -> float:
+    return job.cap_w if job.cap_w is not None else job.power_w
+
+
+def _noncritical_now_w(jobs: Sequence[Job]) -> float:
+    return sum(_draw_w(j) for j in jobs if j.kind is not JobKind.CRITICAL and j.state is JobState.RUNNING)
+
+
+def _noncritical_after_w(jobs: Sequence[Job], commands: Sequence[JobCommand]) -> float:
+    """Non-critical power once ``commands`` are applied (the runner's own rules, in order)."""
+    power = {j.id: _draw_w(j) for j in jobs if j.kind is not JobKind.CRITICAL and j.state is JobState.RUNNING}
+    by_id = {j.id: j for j in jobs}
+    for cmd in commands:
+        job = by_id.get(cmd.job_id)
+        if job is None or job.kind is JobKind.CRITICAL:
+            continue
+        if cmd.action in ("suspend", "stop"):
+            power.pop(job.id, None)
+        elif cmd.action in ("start", "resume", "cap"):
+            power[job.id] = cmd.cap_w if cmd.cap_w is not None else job.power_w
+    return sum(power.values())

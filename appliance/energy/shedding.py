@@ -112,11 +112,13 @@ class ShedRules:
             return _Want(True, None, "plan: finishing now")  # the last sliver at full power
         if (
             job.kind is JobKind.DEFERRABLE
+            and not job.best_effort
             and job.started_at is not None
             and slack_s(job, view.now) <= step_s
         ):
-            # started work whose deadline now needs it at full power: the plan's slot-grained
-            # timing must not cost it the last minutes (the reserve still stops it)
+            # started promised work whose deadline now needs it at full power: the plan's
+            # slot-grained timing must not cost it the last minutes (the reserve still stops it;
+            # best-effort work has no promise to keep and runs only where the plan puts it)
             return _Want(True, None, "deadline needs it now")
         if planned < MIN_PLANNED_W:
             return _Want(False, None, "plan: waiting for its slot")

@@ -88,7 +88,8 @@ class Replay:
         self.store.jobs = MemoryJobs()  # replay owns its jobs alone
         self.executor = SimulatedExecutor(self.clock)
         self.runner = JobRunner(self.store, self.executor, self.clock)
-        self.cycle = ControlCycle(config, policy=options.policy, heat_routing=options.heat_routing)
+        self.cycle = ControlCycle(config, policy=options.policy, heat_routing=options.heat_routing,
+                                  period_s=options.step_s)
         self.rolling = RollingPlanner(config)
         self.forecaster: Forecaster | None = None
         if options.policy == "sunbox":
