@@ -201,6 +201,37 @@ def test_sponge_soaks_only_surplus_sun_and_critical_is_always_on(config: SunboxC
     assert float(p.job_power_w["s"].max()) == pytest.approx(150.0)
 
 
+def test_sponges_share_the_sun_by_value_then_the_running_one_then_the_oldest(config: SunboxConfig) -> None:
+    """Battery full on a sunny day, node range 260 W. Sponges of equal value are one block in
+    the LP and shared out after it: the one running keeps the sun until its energy is done, then
+    the oldest; none is planned beyond what it has left; a higher value comes first."""
+    now = LOCAL_MIDNIGHT
+
+    def sponge(jid: str, energy_wh: float | None, age_h: float, value: float = 1.0,
+               state: JobState = JobState.ADMITTED) -> Job:
+        return Job(id=jid, name=jid, kind=JobKind.SPONGE, power_w=150.0, energy_wh=energy_wh, deadline=None,
+                   value=value, state=state, submitted_at=now - timedelta(hours=age_h))
+
+    jobs = [sponge("new", 2000.0, 1.0), sponge("old", 300.0, 30.0), sponge("run", 400.0, 0.5, state=JobState.RUNNING),
+            sponge("vip", None, 0.2, value=3.0)]
+    out = plan_detailed(now, sunny_forecast(now), 95.0, jobs, config, solver="milp")
+    w = {j.id: out.slot_power_w(j.id) for j in jobs}
+    dt = out.problem.dt_h
+    energy = {k: float((v * dt).sum()) for k, v in w.items()}
+    assert energy["run"] == pytest.approx(400.0, abs=0.5)
+    assert energy["old"] == pytest.approx(300.0, abs=0.5)
+    assert 0.0 < energy["new"] <= 2000.0 + 0.5
+    on = {k: np.flatnonzero(v > 1e-6) for k, v in w.items()}
+    assert on["old"][0] >= on["run"][-1]  # the running one first, then the oldest, then the rest
+    assert on["new"][0] >= on["old"][-1]
+    busy = (w["run"] + w["old"] + w["new"]) > 1e-6
+    assert np.all(w["vip"][busy] == pytest.approx(150.0))  # the higher value always has its share
+    total = sum(w.values())
+    assert np.all(total <= 260.0 + 1e-6)
+    sunny = out.problem.pv_w - out.problem.essential_w >= 500.0
+    assert sunny.sum() > 20 and np.all(total[sunny] == pytest.approx(260.0))  # sun to spare: the node is full
+
+
 def test_heat_value_moves_work_into_valued_slots(config: SunboxConfig) -> None:
     """On battery alone (no sun): heat valued only in the evening pulls the job there."""
     now = LOCAL_MIDNIGHT + timedelta(hours=18)

@@ -75,6 +75,7 @@ def test_simulated_work_progresses_by_energy_with_caps_and_suspends(setup) -> No
         job is not None and job.state is JobState.DONE and job.energy_used_wh == pytest.approx(50.0)
     )
     assert job.exit_code == 0 and job.reason == "done: used 50.0 Wh"
+    assert job.finished_at == T0 + timedelta(minutes=99)  # resumed at 90 min, 9 min of work left
     msgs = [e.message for e in store.events.list(kinds=[EventKind.JOB.value])][::-1]
     assert msgs == [
         "job a: started: plan: 100 W now",
@@ -83,6 +84,17 @@ def test_simulated_work_progresses_by_energy_with_caps_and_suspends(setup) -> No
         "job a: resumed: sun back",
         "job a: done: used 50.0 Wh",
     ]
+
+
+def test_work_done_before_its_deadline_is_on_time_though_the_poll_comes_after_it(setup) -> None:  # type: ignore[no-untyped-def]
+    store, clock, ex, runner = setup
+    store.jobs.save(make_job("t", energy_wh=50.0, deadline_h=40 / 60))
+    runner.apply([JobCommand("t", "start", "plan")])
+    clock.advance(3600)  # one coarse step: the work ended at 30 min, the deadline was at 40
+    runner.poll()
+    job = store.jobs.get("t")
+    assert job is not None and job.state is JobState.DONE
+    assert job.finished_at == T0 + timedelta(minutes=30)
 
 
 def test_missed_deadline_stops_the_job_and_says_what_was_left(setup) -> None:  # type: ignore[no-untyped-def]

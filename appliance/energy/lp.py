@@ -33,11 +33,13 @@ and of heat, minus the value of energy left in the battery, plus missed deadline
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import highspy
 import numpy as np
 from scipy import sparse
 
-from appliance.energy.problem import PlanningProblem
+from appliance.energy.problem import PlanJob, PlanningProblem
 from appliance.energy.solution import Solution
 from appliance.state import JobKind
 
@@ -115,8 +117,9 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     kwh = 1.0  # per-kWh costs applied per Wh: a factor 1000 keeps them above solver tolerances
 
     jobs = problem.jobs
-    job_slots = [np.flatnonzero(j.max_w > 1e-9) for j in jobs]
-    x_off = np.cumsum([0] + [len(s) for s in job_slots])
+    blocks = _column_blocks(problem)
+    block_of = {i: b for b, blk in enumerate(blocks) for i in blk.members}
+    x_off = np.cumsum([0] + [len(blk.slots) for blk in blocks])
     n_x = int(x_off[-1])
     deferrable = [
         i for i, j in enumerate(jobs) if j.kind is JobKind.DEFERRABLE and j.remaining_wh is not None
@@ -144,10 +147,11 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     floor_pen = min((p for i, p in own_pen.items() if not jobs[i].candidate),
                     default=pc.miss_penalty_per_kwh)
     cost[deep] = pc.deepen_penalty_per_kwh * kwh
-    for i, (job, slots) in enumerate(zip(jobs, job_slots, strict=True)):
-        sl = slice(base + x_off[i], base + x_off[i + 1])
+    for b, blk in enumerate(blocks):
+        job, slots = jobs[blk.members[0]], blk.slots
+        sl = slice(base + x_off[b], base + x_off[b + 1])
         per_kwh = problem.heat_value[slots].copy()
-        if job.kind is JobKind.SPONGE:
+        if blk.sponge:
             per_kwh += pc.sponge_value_per_kwh * job.value
         else:
             per_kwh -= EARLY_PER_KWH_H * mid_h[slots]
@@ -170,8 +174,8 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     lb[S : S + T] = problem.floor_wh
     ub[S : S + T] = np.maximum(bat.max_wh, problem.floor_wh)
     ub[E : E + T] = problem.essential_w
-    for i, slots in enumerate(job_slots):
-        ub[base + x_off[i] : base + x_off[i + 1]] = jobs[i].max_w[slots]
+    for b, blk in enumerate(blocks):
+        ub[base + x_off[b] : base + x_off[b + 1]] = blk.max_w
     for k, i in enumerate(deferrable):
         ub[m_base + k] = jobs[i].remaining_wh
     ub[deep] = bat.capacity_wh
@@ -198,16 +202,17 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     add(T + t_idx, C + t_idx, -bat.eta_charge * dt)
     add(T + t_idx, D + t_idx, dt / bat.eta_discharge)
     # node rows 2T..3T-1, sponge rows 3T..4T-1, deadline rows 4T..
-    for i, slots in enumerate(job_slots):
-        xs = base + x_off[i] + np.arange(len(slots))
-        add(slots, xs, -1.0)
-        add(2 * T + slots, xs, 1.0)
-        if jobs[i].kind is JobKind.SPONGE:
-            add(3 * T + slots, xs, 1.0)
+    for b, blk in enumerate(blocks):
+        xs = base + x_off[b] + np.arange(len(blk.slots))
+        add(blk.slots, xs, -1.0)
+        add(2 * T + blk.slots, xs, 1.0)
+        if blk.sponge:
+            add(3 * T + blk.slots, xs, 1.0)
     for k, i in enumerate(deferrable):
-        xs = base + x_off[i] + np.arange(len(job_slots[i]))
+        b = block_of[i]
+        xs = base + x_off[b] + np.arange(len(blocks[b].slots))
         r = 4 * T + k
-        add(np.full(len(xs), r), xs, dt[job_slots[i]])
+        add(np.full(len(xs), r), xs, dt[blocks[b].slots])
         add(np.array([r]), np.array([m_base + k]), 1.0)
     r_dip = 4 * T + len(deferrable)
     add(r_dip + np.arange(len(dips)), S + dips, 1.0)
@@ -215,7 +220,12 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     r_run = r_dip + len(dips)  # one per slot, free until its run-up is relaxed
     add(r_run + t_idx, S + t_idx, 1.0)
     add(r_run + t_idx, np.full(T, deep), 1.0)
-    n_rows = r_run + T
+    r_sponge = r_run + T  # sponge blocks: no more energy than their sponges have left
+    sized = [b for b, blk in enumerate(blocks) if blk.sponge and np.isfinite(blk.energy_wh)]
+    for r, b in enumerate(sized):
+        xs = base + x_off[b] + np.arange(len(blocks[b].slots))
+        add(np.full(len(xs), r_sponge + r), xs, dt[blocks[b].slots])
+    n_rows = r_sponge + len(sized)
     A = sparse.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n_var)
     )
@@ -239,11 +249,14 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     c_lo[r_dip:r_run] = problem.dip_wh[dips]
     c_hi[r_dip:] = np.inf
     c_lo[r_run:] = -np.inf
+    for r, b in enumerate(sized):
+        c_lo[r_sponge + r] = 0.0
+        c_hi[r_sponge + r] = blocks[b].energy_wh
 
     model = HighsModel(cost, A, c_lo, c_hi, lb, ub, time_limit_s)
     x = model.solve()
     promised = [k for k, i in enumerate(deferrable) if not jobs[i].best_effort]
-    slot_of = np.concatenate([slots for slots in job_slots]) if n_x else np.zeros(0, dtype=np.int64)
+    slot_of = np.concatenate([blk.slots for blk in blocks]) if n_x else np.zeros(0, dtype=np.int64)
     above = np.isnan(problem.dip_wh)
     relaxable = above & (problem.floor_wh > problem.idle_floor_wh)
     keep_wh = float(np.max(problem.floor_wh[above])) if above.any() else bat.max_wh
@@ -267,11 +280,14 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         if len(shut):
             model.set_col_bounds(shut, lb[shut], np.zeros(len(shut)))
         x = model.solve()
-    job_w = {}
-    for i, (job, slots) in enumerate(zip(jobs, job_slots, strict=True)):
+    job_w: dict[str, np.ndarray] = {}
+    for b, blk in enumerate(blocks):
         arr = np.zeros(T)
-        arr[slots] = np.clip(x[base + x_off[i] : base + x_off[i + 1]], 0.0, None)
-        job_w[job.id] = arr
+        arr[blk.slots] = np.clip(x[base + x_off[b] : base + x_off[b + 1]], 0.0, None)
+        if blk.sponge:
+            job_w.update(_share_out(arr, [jobs[i] for i in blk.members], dt))
+        else:
+            job_w[jobs[blk.members[0]].id] = arr
     miss = {jobs[i].id: max(0.0, float(x[m_base + k])) for k, i in enumerate(deferrable)}
     return Solution(
         solver="milp",
@@ -284,6 +300,57 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         job_w=job_w,
         miss_wh=miss,
     )
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One block of power columns: a deferrable job, or all sponges of one value. Sponges of
+    equal value are interchangeable to the LP (same price per kWh, no deadline row), so they
+    share one column per slot and are shared out after the solve (``_share_out``): with a few
+    dozen sponges waiting for a winter's sun, the model stays the size of a summer's."""
+
+    members: list[int]  # indices into problem.jobs; sponges in the order they get the sun
+    slots: np.ndarray  # slots where the block may draw
+    max_w: np.ndarray  # its power bound in those slots
+    sponge: bool = False
+    energy_wh: float = np.inf  # sponges: what they have left between them
+
+
+def _column_blocks(problem: PlanningProblem) -> list[_Block]:
+    blocks: list[_Block] = []
+    sponges: dict[float, list[int]] = {}
+    for i, job in enumerate(problem.jobs):
+        if job.kind is JobKind.SPONGE:
+            sponges.setdefault(job.value, []).append(i)
+            continue
+        slots = np.flatnonzero(job.max_w > 1e-9)
+        blocks.append(_Block([i], slots, job.max_w[slots]))
+    for members in sponges.values():
+        members.sort(key=lambda i: problem.jobs[i].fill_rank)
+        total = np.minimum(sum((problem.jobs[i].max_w for i in members), np.zeros(problem.horizon.n)),
+                           problem.node_w)
+        slots = np.flatnonzero(total > 1e-9)
+        left = [problem.jobs[i].remaining_wh for i in members]
+        energy = np.inf if any(e is None for e in left) else float(sum(e for e in left if e is not None))
+        blocks.append(_Block(members, slots, total[slots], sponge=True, energy_wh=energy))
+    return blocks
+
+
+def _share_out(total_w: np.ndarray, sponges: list[PlanJob], dt_h: np.ndarray) -> dict[str, np.ndarray]:
+    """Split a block's planned power among its sponges: each in turn takes what it can (its
+    power, and no more energy than it has left), so the running one keeps running and the
+    oldest finishes first."""
+    left = total_w.copy()
+    out: dict[str, np.ndarray] = {}
+    for job in sponges:
+        take = np.minimum(left, job.max_w)
+        if job.remaining_wh is not None:
+            done_before = np.concatenate(([0.0], np.cumsum(take * dt_h)[:-1]))
+            room_wh = np.clip(job.remaining_wh - done_before, 0.0, None)
+            take = np.minimum(take, room_wh / dt_h)
+        out[job.id] = take
+        left = np.clip(left - take, 0.0, None)
+    return out
 
 
 def _few_misses(remaining_wh: float | None) -> float:

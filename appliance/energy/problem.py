@@ -38,6 +38,7 @@ class PlanJob:
     value: float
     candidate: bool = False  # under admission, or best effort: missed before any promised job
     best_effort: bool = False  # not promised: missed even before the job under admission
+    fill_rank: tuple[int, float] = (1, 0.0)  # sponges sharing sun: running first, then oldest
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ def build_problem(
                 value=float(job.value),
                 candidate=job.id == candidate_id or job.best_effort,
                 best_effort=job.best_effort and job.id != candidate_id,
+                fill_rank=(0 if job.state is JobState.RUNNING else 1,
+                           job.submitted_at.timestamp() if job.submitted_at is not None else 0.0),
             )
         )
     return PlanningProblem(

@@ -7,6 +7,7 @@ Two implementations: ``ProcessExecutor`` (real subprocesses, live) and ``Simulat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from appliance.state import Job
@@ -22,6 +23,8 @@ class JobProgress:
     energy_used_wh: float  # since the job first started (includes earlier runs)
     cpu_s: float
     power_w: float  # average power above idle since the previous poll
+    finished_at: datetime | None = None  # when the work ended, if the executor knows it
+    # better than "at this poll" (simulated work ends part-way through a replay step)
 
 
 class Executor(Protocol):

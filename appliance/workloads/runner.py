@@ -33,6 +33,7 @@ class JobRunner:
         self.executor = executor
         self.clock = clock
         self.power_w: dict[str, float] = {}
+        self._accounted: dict[str, tuple[float, float]] = {}  # job -> (energy_wh, cpu_s) in its row
 
     def jobs(self) -> list[Job]:
         """Jobs still to be run or running, fresh from the store."""
@@ -103,6 +104,8 @@ class JobRunner:
         progress = self.executor.poll()
         self.power_w = {jid: p.power_w for jid, p in progress.items() if not p.finished}
         for jid, prog in progress.items():
+            if not prog.finished and self._accounted.get(jid) == (prog.energy_used_wh, prog.cpu_s):
+                continue  # suspended or idle since the last poll: its row is already true
             job = self.store.jobs.get(jid)
             if job is not None:
                 ev = self._account(job, prog)
@@ -139,7 +142,9 @@ class JobRunner:
         job.cpu_s = max(job.cpu_s, prog.cpu_s)
         if not prog.finished:
             self._save(job)
+            self._accounted[job.id] = (prog.energy_used_wh, prog.cpu_s)
             return None
+        self._accounted.pop(job.id, None)
         now = self.clock.now()
         if job.state.finished:  # cancelled or missed earlier: keep the verdict, record the end
             self._save(
@@ -152,7 +157,7 @@ class JobRunner:
             job,
             state=JobState.DONE if ok else JobState.FAILED,
             exit_code=prog.exit_code,
-            finished_at=now,
+            finished_at=min(prog.finished_at, now) if prog.finished_at is not None else now,
             reason=(
                 f"done: used {prog.energy_used_wh:.1f} Wh"
                 if ok

@@ -4,6 +4,7 @@ virtual clock; no processes. A deferrable or sponge job finishes when its energy
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from appliance.clock import Clock
 from appliance.state import Job
@@ -21,6 +22,7 @@ class _Sim:
     stopped: bool = False
     finished: bool = False
     step_wh: float = 0.0  # energy in the last poll interval
+    finished_at: datetime | None = None  # the moment its energy was done
 
     @property
     def draw_w(self) -> float:
@@ -78,11 +80,13 @@ class SimulatedExecutor:
     def advance(self) -> float:
         """Integrate work up to the clock's now; returns the energy used in the interval."""
         now = self.clock.now()
-        dt_h = max((now - self._last).total_seconds(), 0.0) / 3600.0
+        last = self._last
+        dt_h = max((now - last).total_seconds(), 0.0) / 3600.0
         self._last = now
         total = 0.0
         for sim in self._jobs.values():
-            e = sim.draw_w * dt_h
+            draw_w = sim.draw_w
+            e = draw_w * dt_h
             if sim.energy_wh is not None:
                 e = min(e, max(sim.energy_wh - sim.used_wh, 0.0))
             sim.used_wh += e
@@ -92,8 +96,10 @@ class SimulatedExecutor:
                 sim.energy_wh is not None
                 and sim.used_wh >= sim.energy_wh - 1e-9
                 and not sim.stopped
+                and not sim.finished
             ):
                 sim.finished = True
+                sim.finished_at = last + timedelta(hours=e / draw_w) if draw_w > 0 else last
         return total
 
     def poll(self) -> dict[str, JobProgress]:
@@ -110,6 +116,7 @@ class SimulatedExecutor:
                 energy_used_wh=sim.used_wh,
                 cpu_s=0.0,
                 power_w=sim.draw_w,
+                finished_at=sim.finished_at,
             )
             sim.step_wh = 0.0
         for job_id in [j for j, s in self._jobs.items() if s.finished or s.stopped]:
