@@ -60,14 +60,19 @@ def pv_for_learning(state: SiteState, config: SunboxConfig) -> tuple[float | Non
     are dull; it would then admit less work, curtail more, and learn worse still. So they are
     marked censored, and the forecaster learns from them only what a lower bound can say.
     """
-    soc = state.fresh(Channel.SOC_PCT.value)
-    pv = state.fresh(Channel.PV_POWER_W.value)
-    battery_w = state.fresh(Channel.BATTERY_POWER_W.value)
+    return learning_sample(state.fresh(Channel.SOC_PCT.value), state.fresh(Channel.PV_POWER_W.value),
+                           state.fresh(Channel.BATTERY_POWER_W.value),
+                           state.fresh(Channel.BATTERY_CHARGE_MAX_W.value), config)
+
+
+def learning_sample(soc: float | None, pv: float | None, battery_w: float | None,
+                    charge_max_w: float | None, config: SunboxConfig) -> tuple[float | None, bool]:
+    """``pv_for_learning`` on plain readings (the replay has them without a snapshot)."""
     if soc is None or pv is None:
         return None, False
     if pv <= 1.0:
         return pv, False
-    limit = state.fresh(Channel.BATTERY_CHARGE_MAX_W.value) or config.battery.charge_max_w
+    limit = charge_max_w or config.battery.charge_max_w
     near_full = soc >= config.battery.soc_max_pct - LEARN_BELOW_FULL_PCT
     at_limit = battery_w is None or battery_w >= LEARN_CHARGE_HEADROOM * limit
     return pv, near_full or at_limit

@@ -43,7 +43,12 @@ from appliance.energy.problem import PlanJob, PlanningProblem
 from appliance.energy.solution import Solution
 from appliance.state import JobKind
 
-EARLY_PER_KWH_H = 0.001  # admitted work early rather than late: slack kept against surprises
+# Deferrable work early rather than late: what is done cannot be lost to a forecast that was
+# wrong. A day's delay (0.48 per kWh) outweighs what today's sun kept in the battery is worth at
+# the horizon's end (stored value 0.2 + curtailment 0.05), so work is not put off to a sunnier
+# tomorrow that may not come. Measured on the replay years: 0.001 -> 0.02 took Miami's misses
+# from 20 to 10 and its critical uptime from 99.667 to 99.800 %; Lyngby's misses 24 -> 20.
+EARLY_PER_KWH_H = 0.02
 # Among equally good slots, prefer the sunniest: there a shortfall of the forecast hurts least.
 SUNNY_PER_KWH = 0.002
 CANDIDATE_TIER = 0.01

@@ -63,10 +63,12 @@ class ShedRules:
     def decide(self, view: ControlView, jobs: Sequence[Job], plan: Plan | None) -> list[JobCommand]:
         active = [j for j in jobs if j.state in ACTIVE]
         self._update_latches(view.soc_pct)
-        wants = {j.id: self._target(view, j, plan) for j in active}
+        k = plan.slot_index(view.now) if plan is not None else None
+        slack = {j.id: slack_s(j, view.now) for j in active}  # read many times below
+        wants = {j.id: self._target(view, j, plan, k, slack[j.id]) for j in active}
         if plan is not None and not self.below_reserve:
-            self._correct_deviation(view, active, plan, wants)
-        self._fit_node(view, active, wants)
+            self._correct_deviation(view, active, plan, wants, k, slack)
+        self._fit_node(view, active, wants, slack)
         return self._commands(view, active, wants)
 
     # ------------------------------------------------------------------ rules
@@ -81,7 +83,7 @@ class ShedRules:
         elif soc >= bat.soc_min_pct + margin:
             self.battery_empty = False
 
-    def _target(self, view: ControlView, job: Job, plan: Plan | None) -> _Want:
+    def _target(self, view: ControlView, job: Job, plan: Plan | None, k: int | None, slack: float) -> _Want:
         bat = self.config.battery
         soc = view.soc_pct
         if job.kind is JobKind.CRITICAL:
@@ -100,7 +102,7 @@ class ShedRules:
                 resume = bat.reserve_pct + self.config.planner.resume_margin_pct
                 why = f"battery recovering ({soc:.0f} %): work resumes at {resume:.0f} %"
             return _Want(False, None, why, True)
-        planned = _planned_w(plan, job.id, view.now)
+        planned = _planned_w(plan, job.id, k)
         if planned is None:
             if job.kind is JobKind.SPONGE and self._battery_full(view):
                 return _Want(True, None, "battery full: soaking sun that would be lost")
@@ -114,7 +116,7 @@ class ShedRules:
             job.kind is JobKind.DEFERRABLE
             and not job.best_effort
             and job.started_at is not None
-            and slack_s(job, view.now) <= step_s
+            and slack <= step_s
         ):
             # started promised work whose deadline now needs it at full power: the plan's
             # slot-grained timing must not cost it the last minutes (the reserve still stops it;
@@ -134,9 +136,9 @@ class ShedRules:
         return full and (view.battery_power_w is None or view.battery_power_w >= -50.0)
 
     def _correct_deviation(
-        self, view: ControlView, jobs: list[Job], plan: Plan, wants: dict[str, _Want]
+        self, view: ControlView, jobs: list[Job], plan: Plan, wants: dict[str, _Want],
+        k: int | None, slack: dict[str, float],
     ) -> None:
-        k = plan.slot_index(view.now)
         if k is None or view.pv_w is None:
             return
         planned_pv = float(plan.pv_w[k])
@@ -148,11 +150,11 @@ class ShedRules:
         )
         deferrable = sorted(  # best-effort work first, then the promised with most slack
             (j for j in jobs if j.kind is JobKind.DEFERRABLE),
-            key=lambda j: (not j.best_effort, -slack_s(j, view.now), j.id),
+            key=lambda j: (not j.best_effort, -slack[j.id], j.id),
         )
         if dev < -tol and view.soc_pct < planned_soc - 1.0:
             short = -dev
-            for job in sponges + [j for j in deferrable if j.best_effort or slack_s(j, view.now) > URGENT_SLACK_S]:
+            for job in sponges + [j for j in deferrable if j.best_effort or slack[j.id] > URGENT_SLACK_S]:
                 want = wants[job.id]
                 if short <= 0 or not want.on:
                     continue
@@ -180,7 +182,7 @@ class ShedRules:
                 if full
                 else f"more sun than planned (+{dev:.0f} W) and the battery takes all it can"
             )
-            for job in sorted(deferrable, key=lambda j: (slack_s(j, view.now), j.id)) + list(reversed(sponges)):
+            for job in sorted(deferrable, key=lambda j: (slack[j.id], j.id)) + list(reversed(sponges)):
                 want = wants[job.id]
                 power = (want.cap_w if want.cap_w is not None else job.power_w) if want.on else 0.0
                 if extra <= 0 or power >= job.power_w:
@@ -191,7 +193,8 @@ class ShedRules:
                     extra -= add
                     wants[job.id] = _Want(True, None if new >= 0.95 * job.power_w else new, why)
 
-    def _fit_node(self, view: ControlView, jobs: list[Job], wants: dict[str, _Want]) -> None:
+    def _fit_node(self, view: ControlView, jobs: list[Job], wants: dict[str, _Want],
+                  slack: dict[str, float]) -> None:
         """Node power is finite: drop sponges, then the deferrable jobs with most slack."""
         room = node_range_w(self.config)
 
@@ -203,7 +206,7 @@ class ShedRules:
             jobs,
             key=lambda j: (
                 {JobKind.CRITICAL: 0, JobKind.DEFERRABLE: 1, JobKind.SPONGE: 2}[j.kind] + 0.5 * j.best_effort,
-                slack_s(j, view.now) if j.kind is JobKind.DEFERRABLE else -j.value,
+                slack[j.id] if j.kind is JobKind.DEFERRABLE else -j.value,
                 j.id,
             ),
         )
@@ -263,11 +266,11 @@ def _cap_changed(old: float | None, new: float | None, step: float) -> bool:
     return abs(old - new) >= step
 
 
-def _planned_w(plan: Plan | None, job_id: str, now: datetime) -> float | None:
+def _planned_w(plan: Plan | None, job_id: str, k: int | None) -> float | None:
+    """The plan's power for the job in slot ``k`` (the slot of now)."""
     if plan is None:
         return None
     series = plan.job_power_w.get(job_id)
-    k = plan.slot_index(now)
     if series is None or k is None:
         return None
     return float(series[k])

@@ -22,7 +22,7 @@ import pandas as pd
 
 from appliance.clock import ManualClock, floor_time
 from appliance.config import SunboxConfig
-from appliance.control.cycle import ControlCycle, Policy, pv_for_learning
+from appliance.control.cycle import ControlCycle, Policy, learning_sample
 from appliance.control.heat_value import heat_value_per_kwh
 from appliance.energy import AdmissionContext, RollingPlanner, decide
 from appliance.energy.load_estimate import EssentialLoad
@@ -233,7 +233,8 @@ class Replay:
         self.clock.advance(step_s)
         self.runner.poll()
         if self.forecaster is not None:
-            pv, censored = pv_for_learning(site_state(snap, self.clock.now()), self.config)
+            pv, censored = learning_sample(snap.soc_pct, snap.pv_power_w, snap.battery_power_w, None,
+                                           self.config)
             self.forecaster.observe_one(self.clock.now(), pv, censored=censored)
         if counting:
             delta = self.counters.delta(self.plant)

@@ -139,7 +139,7 @@ class MemoryJobs:
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._by_state: dict[JobState, dict[str, None]] = {s: {} for s in JobState}
-        self._order: dict[str, int] = {}
+        self._order: dict[str, tuple[float, int]] = {}  # newest first: submitted, then saved
         self._seq = 0
 
     def save(self, job: Job) -> None:
@@ -147,7 +147,9 @@ class MemoryJobs:
         old = self._jobs.get(job.id)
         if old is not None:
             self._by_state[old.state].pop(job.id, None)
-        self._order.setdefault(job.id, self._seq)
+        at = job.submitted_at.timestamp() if job.submitted_at else 0.0
+        first = self._order.get(job.id)
+        self._order[job.id] = (at, first[1] if first is not None else self._seq)
         self._jobs[job.id] = _clone(job)
         self._by_state[job.state][job.id] = None
 
@@ -157,10 +159,8 @@ class MemoryJobs:
 
     def list(self, states: builtins.list[JobState] | None = None, limit: int = 500) -> builtins.list[Job]:
         ids = [i for s in states for i in self._by_state[s]] if states else builtins.list(self._jobs)
-        picked = [self._jobs[i] for i in ids]
-        picked.sort(key=lambda j: (j.submitted_at.timestamp() if j.submitted_at else 0.0, self._order[j.id]),
-                    reverse=True)
-        return [_clone(j) for j in picked[:limit]]
+        ids.sort(key=self._order.__getitem__, reverse=True)
+        return [_clone(self._jobs[i]) for i in ids[:limit]]
 
     def active(self) -> builtins.list[Job]:
         return self.list([JobState.PENDING, JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED], 10_000)
