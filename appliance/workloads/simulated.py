@@ -23,6 +23,7 @@ class _Sim:
     finished: bool = False
     step_wh: float = 0.0  # energy in the last poll interval
     finished_at: datetime | None = None  # the moment its energy was done
+    quiet: bool = False  # suspended and reported so since: left out of polls until it changes
 
     @property
     def draw_w(self) -> float:
@@ -54,19 +55,27 @@ class SimulatedExecutor:
 
     def suspend(self, job_id: str) -> None:
         self.advance()
-        self._get(job_id).suspended = True
+        sim = self._get(job_id)
+        sim.suspended = True
+        sim.quiet = False
 
     def resume(self, job_id: str) -> None:
         self.advance()
-        self._get(job_id).suspended = False
+        sim = self._get(job_id)
+        sim.suspended = False
+        sim.quiet = False
 
     def cap(self, job_id: str, cap_w: float | None) -> None:
         self.advance()
-        self._get(job_id).cap_w = cap_w
+        sim = self._get(job_id)
+        sim.cap_w = cap_w
+        sim.quiet = False
 
     def stop(self, job_id: str) -> None:
         self.advance()
-        self._get(job_id).stopped = True
+        sim = self._get(job_id)
+        sim.stopped = True
+        sim.quiet = False
 
     def job_power_w(self, job_id: str) -> float:
         """What one job draws right now (0 when unknown, suspended or done)."""
@@ -106,7 +115,10 @@ class SimulatedExecutor:
         self.advance()
         out: dict[str, JobProgress] = {}
         for sim in self._jobs.values():
+            if sim.quiet:
+                continue  # suspended, nothing new since it was last reported
             done = sim.finished or sim.stopped
+            sim.quiet = sim.suspended and not done
             out[sim.job_id] = JobProgress(
                 job_id=sim.job_id,
                 running=not done and not sim.suspended,
