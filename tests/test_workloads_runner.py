@@ -86,6 +86,23 @@ def test_simulated_work_progresses_by_energy_with_caps_and_suspends(setup) -> No
     ]
 
 
+def test_a_suspended_job_is_polled_once_then_left_out_until_it_changes(setup) -> None:  # type: ignore[no-untyped-def]
+    store, clock, ex, runner = setup
+    store.jobs.save(make_job("s", kind=JobKind.SPONGE, energy_wh=None))
+    runner.apply([JobCommand("s", "start", "sun")])
+    clock.advance(600)
+    assert ex.poll()["s"].energy_used_wh == pytest.approx(100.0 / 6)
+    runner.apply([JobCommand("s", "suspend", "cloud")])
+    clock.advance(600)
+    assert ex.poll()["s"].suspended  # reported once as suspended...
+    clock.advance(600)
+    assert "s" not in ex.poll()  # ...then left out while nothing changes
+    runner.apply([JobCommand("s", "resume", "sun back")])
+    clock.advance(600)
+    back = ex.poll()["s"]
+    assert back.running and back.energy_used_wh == pytest.approx(2 * 100.0 / 6)
+
+
 def test_work_done_before_its_deadline_is_on_time_though_the_poll_comes_after_it(setup) -> None:  # type: ignore[no-untyped-def]
     store, clock, ex, runner = setup
     store.jobs.save(make_job("t", energy_wh=50.0, deadline_h=40 / 60))
