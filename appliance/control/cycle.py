@@ -132,7 +132,8 @@ class ControlCycle:
         if battery_w is None:
             return commands
         by_id = {j.id: j for j in jobs}
-        extra_w = _noncritical_after_w(jobs, commands) - _noncritical_now_w(jobs)
+        now_w, after_w = _noncritical_w(by_id, commands)
+        extra_w = after_w - now_w
         pv_w = max(state.fresh(Channel.PV_POWER_W.value) or 0.0, 0.0)
         drain_w = -(battery_w - extra_w)
         sun_gone_s = min(self.period_s, RESERVE_LOOKAHEAD_S)
@@ -160,18 +161,11 @@ class ControlCycle:
                            battery_power_w=state.fresh(Channel.BATTERY_POWER_W.value))
 
 
-def _draw_w(job: Job) -> float:
-    return job.cap_w if job.cap_w is not None else job.power_w
-
-
-def _noncritical_now_w(jobs: Sequence[Job]) -> float:
-    return sum(_draw_w(j) for j in jobs if j.kind is not JobKind.CRITICAL and j.state is JobState.RUNNING)
-
-
-def _noncritical_after_w(jobs: Sequence[Job], commands: Sequence[JobCommand]) -> float:
-    """Non-critical power once ``commands`` are applied (the runner's own rules, in order)."""
-    power = {j.id: _draw_w(j) for j in jobs if j.kind is not JobKind.CRITICAL and j.state is JobState.RUNNING}
-    by_id = {j.id: j for j in jobs}
+def _noncritical_w(by_id: dict[str, Job], commands: Sequence[JobCommand]) -> tuple[float, float]:
+    """Non-critical power now, and once ``commands`` are applied (the runner's rules, in order)."""
+    power = {j.id: (j.cap_w if j.cap_w is not None else j.power_w) for j in by_id.values()
+             if j.kind is not JobKind.CRITICAL and j.state is JobState.RUNNING}
+    now_w = sum(power.values())
     for cmd in commands:
         job = by_id.get(cmd.job_id)
         if job is None or job.kind is JobKind.CRITICAL:
@@ -180,4 +174,4 @@ def _noncritical_after_w(jobs: Sequence[Job], commands: Sequence[JobCommand]) ->
             power.pop(job.id, None)
         elif cmd.action in ("start", "resume", "cap"):
             power[job.id] = cmd.cap_w if cmd.cap_w is not None else job.power_w
-    return sum(power.values())
+    return now_w, sum(power.values())
