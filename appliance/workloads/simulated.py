@@ -21,7 +21,6 @@ class _Sim:
     suspended: bool = False
     stopped: bool = False
     finished: bool = False
-    step_wh: float = 0.0  # energy in the last poll interval
     finished_at: datetime | None = None  # the moment its energy was done
     quiet: bool = False  # suspended and reported so since: left out of polls until it changes
 
@@ -99,7 +98,6 @@ class SimulatedExecutor:
             if sim.energy_wh is not None:
                 e = min(e, max(sim.energy_wh - sim.used_wh, 0.0))
             sim.used_wh += e
-            sim.step_wh += e
             total += e
             if (
                 sim.energy_wh is not None
@@ -130,7 +128,6 @@ class SimulatedExecutor:
                 power_w=sim.draw_w,
                 finished_at=sim.finished_at,
             )
-            sim.step_wh = 0.0
         for job_id in [j for j, s in self._jobs.items() if s.finished or s.stopped]:
             del self._jobs[job_id]
         return out
