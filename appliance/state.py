@@ -240,6 +240,9 @@ class Plan:
     solver: str = "milp"
     status: str = "optimal"
     quantile: str = "p10"
+    # promised jobs this plan expects to miss (it gave their energy to the essentials or to
+    # jobs nearer to done): the control loop must not force them on against the plan
+    at_risk: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return int(self.soc_pct.shape[0])

@@ -139,6 +139,13 @@ def test_infeasible_deadline_rejected_with_earliest_feasible_one(config: SunboxC
     early = d.earliest_deadline - timedelta(minutes=15)
     late = decide(ctx, deferrable("big", 2000.0, early, 250.0, JobState.PENDING), explain=False)
     assert not late.admitted
+    # planned as admitted work, the plan names it at risk (the control loop reads this)
+    both = [deferrable("big", 2000.0, now + timedelta(hours=4), 250.0),
+            deferrable("ok", 200.0, now + timedelta(hours=10), 100.0)]
+    for solver in ("milp", "greedy"):
+        p = plan(now, fc, 40.0, both, config, solver=solver)
+        assert p.at_risk == frozenset({"big"}), solver
+        assert "deadline at risk: big" in p.status
 
 
 def test_admission_keeps_admitted_deadlines(config: SunboxConfig) -> None:

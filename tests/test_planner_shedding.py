@@ -265,3 +265,42 @@ def test_started_work_near_its_deadline_runs_at_full_power_but_not_under_the_res
     assert cmds["early"].action == "suspend"  # 1 h 54 min of slack: it waits for its slot
     cmds = by_id(rules.decide(ControlView(T0 + timedelta(minutes=12), soc_pct=30.0), [late], plan))
     assert cmds["late"].action == "suspend" and cmds["late"].reason.startswith("battery at reserve")
+
+
+def test_deadline_does_not_force_work_the_plan_gave_up_on_if_the_night_needs_that_energy() -> None:
+    """Miami, 1962-03-06 23:45: a promised job 728 Wh short of its 02:25 deadline was forced on
+    at 45 % SoC; it ran to the reserve and the file share went dark at 08:00. The plan had
+    marked it at risk to keep the essentials up until sunrise. Battery 5 kWh, empty at 10 %,
+    plan margin 2 %: the floor for what the night may lose is 12 %."""
+    config = make_config(
+        battery={"capacity_wh": 5000.0, "soc_min_pct": 10.0, "reserve_pct": 30.0,
+                 "efficiency": 0.95},
+        planner={"min_on_s": 300.0, "min_off_s": 300.0, "reserve_margin_pct": 2.0},
+    )
+    # the plan's SoC: down through the night to 13 % at slot 4, sun from slot 5 (up to 60 %),
+    # then a second night down to 5 % (beyond the first sunrise: not this draw's business)
+    soc = np.array([45.0, 37.0, 29.0, 21.0, 13.0, 35.0, 60.0, 5.0])
+
+    def plan(at_risk: frozenset[str]) -> Plan:
+        return Plan(
+            created_at=T0, start=T0, step_s=900, soc_pct=soc, pv_w=np.zeros(8),
+            charge_w=np.zeros(8), discharge_w=np.zeros(8), curtail_w=np.zeros(8),
+            job_power_w={"late": np.zeros(8)}, at_risk=at_risk,
+        )
+
+    # 700 Wh left at 200 W, 3.6 h to go: 6 min of slack
+    big = job("late", JobKind.DEFERRABLE, power_w=200.0, energy_wh=700.0, deadline_h=3.6)
+    view = ControlView(T0 + timedelta(minutes=1), soc_pct=45.0)
+    # 700 Wh from the battery is 700 / 0.9747 / 5000 = 14.4 % of it: 13 - 14.4 < 12
+    cmds = by_id(ShedRules(config).decide(view, [big], plan(frozenset({"late"}))))
+    assert cmds["late"].action == "suspend" and cmds["late"].reason == "plan: waiting for its slot"
+    # the same job, planned to finish (not at risk): the deadline rule still runs it
+    assert ShedRules(config).decide(view, [big], plan(frozenset())) == []  # running at full power
+    # 40 Wh left at 200 W, 20 min to go: 0.8 % of the battery, 13 - 0.8 = 12.2 >= 12: it runs,
+    # although the second night goes to 5 % (the sun in between refills what it takes)
+    small = job("late", JobKind.DEFERRABLE, power_w=200.0, energy_wh=40.0, deadline_h=1 / 3)
+    assert ShedRules(config).decide(view, [small], plan(frozenset({"late"}))) == []
+    # 60 Wh: 1.2 %, 13 - 1.2 = 11.8 < 12: it waits
+    mid = job("late", JobKind.DEFERRABLE, power_w=200.0, energy_wh=60.0, deadline_h=25 / 60)
+    cmds = by_id(ShedRules(config).decide(view, [mid], plan(frozenset({"late"}))))
+    assert cmds["late"].action == "suspend"

@@ -168,4 +168,5 @@ def to_plan(problem: PlanningProblem, sol: Solution, now: datetime, with_heat: b
         solver=sol.solver,
         status=status,
         quantile=problem.quantile,
+        at_risk=frozenset(at_risk),
     )

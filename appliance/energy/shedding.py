@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+
 from appliance.config import SunboxConfig
 from appliance.energy.problem import node_range_w
 from appliance.state import Job, JobAction, JobCommand, JobKind, JobState, Plan
@@ -25,6 +27,7 @@ MIN_PLANNED_W = 5.0
 MIN_CAP_SHARE = 0.3  # below this share of its power a job is suspended rather than capped
 FULL_MARGIN_PCT = 2.0
 URGENT_SLACK_S = 3600.0  # deferrable jobs this close to needing all remaining time are not shed
+SPARE_RISE_PCT = 0.05  # per plan slot: the SoC path turns up, the battery is charging again
 
 
 @dataclass(frozen=True)
@@ -117,15 +120,32 @@ class ShedRules:
             and not job.best_effort
             and job.started_at is not None
             and slack <= step_s
+            and (plan is None or job.id not in plan.at_risk or self._spare(plan, k, left))
         ):
             # started promised work whose deadline now needs it at full power: the plan's
             # slot-grained timing must not cost it the last minutes (the reserve still stops it;
-            # best-effort work has no promise to keep and runs only where the plan puts it)
+            # best-effort work has no promise to keep and runs only where the plan puts it).
+            # Where the plan expects the job to miss, only if the critical services can spare
+            # what it still needs: the plan may have given up on it to keep them up all night.
             return _Want(True, None, "deadline needs it now")
         if planned < MIN_PLANNED_W:
             return _Want(False, None, "plan: waiting for its slot")
         cap = planned if planned < 0.95 * job.power_w else None
         return _Want(True, cap, f"plan: {planned:.0f} W now")
+
+    def _spare(self, plan: Plan, k: int | None, need_wh: float | None) -> bool:
+        """Would the plan's SoC path, lowered by ``need_wh`` drawn now, stay above the empty
+        battery (+ margin) until the path first turns up (the sun is back)?"""
+        if k is None or need_wh is None:
+            return True
+        bat = self.config.battery
+        ahead = plan.soc_pct[k:]
+        rising = np.flatnonzero(np.diff(ahead) > SPARE_RISE_PCT)
+        if len(rising):
+            ahead = ahead[: rising[0] + 1]
+        need_pct = need_wh / bat.one_way_efficiency / bat.capacity_wh * 100.0
+        floor = bat.soc_min_pct + self.config.planner.reserve_margin_pct
+        return float(ahead.min()) - need_pct >= floor
 
     def _battery_taking_all(self, view: ControlView) -> bool:
         limit = self.config.battery.charge_max_w
