@@ -281,9 +281,9 @@ def test_deadline_does_not_force_work_the_plan_gave_up_on_if_the_night_needs_tha
     # then a second night down to 5 % (beyond the first sunrise: not this draw's business)
     soc = np.array([45.0, 37.0, 29.0, 21.0, 13.0, 35.0, 60.0, 5.0])
 
-    def plan(at_risk: frozenset[str]) -> Plan:
+    def plan(at_risk: frozenset[str], path: np.ndarray = soc) -> Plan:
         return Plan(
-            created_at=T0, start=T0, step_s=900, soc_pct=soc, pv_w=np.zeros(8),
+            created_at=T0, start=T0, step_s=900, soc_pct=path, pv_w=np.zeros(8),
             charge_w=np.zeros(8), discharge_w=np.zeros(8), curtail_w=np.zeros(8),
             job_power_w={"late": np.zeros(8)}, at_risk=at_risk,
         )
@@ -294,6 +294,10 @@ def test_deadline_does_not_force_work_the_plan_gave_up_on_if_the_night_needs_tha
     # 700 Wh from the battery is 700 / 0.9747 / 5000 = 14.4 % of it: 13 - 14.4 < 12
     cmds = by_id(ShedRules(config).decide(view, [big], plan(frozenset({"late"}))))
     assert cmds["late"].action == "suspend" and cmds["late"].reason == "plan: waiting for its slot"
+    # 02-04 18:15 in Miami: still sunny, the path rises before it falls; the coming night counts
+    afternoon = np.array([40.0, 45.0, 50.0, 30.0, 13.0, 35.0, 60.0, 5.0])
+    cmds = by_id(ShedRules(config).decide(view, [big], plan(frozenset({"late"}), afternoon)))
+    assert cmds["late"].action == "suspend"
     # the same job, planned to finish (not at risk): the deadline rule still runs it
     assert ShedRules(config).decide(view, [big], plan(frozenset())) == []  # running at full power
     # 40 Wh left at 200 W, 20 min to go: 0.8 % of the battery, 13 - 0.8 = 12.2 >= 12: it runs,

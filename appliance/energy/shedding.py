@@ -27,7 +27,7 @@ MIN_PLANNED_W = 5.0
 MIN_CAP_SHARE = 0.3  # below this share of its power a job is suspended rather than capped
 FULL_MARGIN_PCT = 2.0
 URGENT_SLACK_S = 3600.0  # deferrable jobs this close to needing all remaining time are not shed
-SPARE_RISE_PCT = 0.05  # per plan slot: the SoC path turns up, the battery is charging again
+SPARE_TURN_PCT = 0.05  # per plan slot: the SoC path falls (night) or rises (sun) by more
 
 
 @dataclass(frozen=True)
@@ -135,14 +135,18 @@ class ShedRules:
 
     def _spare(self, plan: Plan, k: int | None, need_wh: float | None) -> bool:
         """Would the plan's SoC path, lowered by ``need_wh`` drawn now, stay above the empty
-        battery (+ margin) until the path first turns up (the sun is back)?"""
+        battery (+ margin) through the coming night, until the path turns up again after it
+        (the sun is back: what the draw took is then being refilled)?"""
         if k is None or need_wh is None:
             return True
         bat = self.config.battery
         ahead = plan.soc_pct[k:]
-        rising = np.flatnonzero(np.diff(ahead) > SPARE_RISE_PCT)
-        if len(rising):
-            ahead = ahead[: rising[0] + 1]
+        step = np.diff(ahead)
+        falling = np.flatnonzero(step < -SPARE_TURN_PCT)
+        if len(falling):
+            rising = np.flatnonzero(step[falling[0]:] > SPARE_TURN_PCT)
+            if len(rising):
+                ahead = ahead[: falling[0] + rising[0] + 1]
         need_pct = need_wh / bat.one_way_efficiency / bat.capacity_wh * 100.0
         floor = bat.soc_min_pct + self.config.planner.reserve_margin_pct
         return float(ahead.min()) - need_pct >= floor
