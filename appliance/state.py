@@ -241,7 +241,8 @@ class Plan:
     status: str = "optimal"
     quantile: str = "p10"
     # promised jobs this plan expects to miss (it gave their energy to the essentials or to
-    # jobs nearer to done): the control loop must not force them on against the plan
+    # jobs nearer to done): at its deadline the control loop forces such a job on only if the
+    # essentials can spare what it still needs (shedding.ShedRules._spare)
     at_risk: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
