@@ -62,7 +62,9 @@ def decide(
     ctx: AdmissionContext, job: Job, *, explain: bool = True, fast: bool = False
 ) -> AdmissionDecision:
     """Admit or reject ``job``. ``explain`` searches the earliest feasible deadline on
-    rejection; ``fast`` tries the greedy planner first (replay), trusting it when it fits."""
+    rejection; ``fast`` tries the greedy planner first, trusting it when it fits (for a box too
+    small for an LP per arrival: the greedy planner admits some work the LP would refuse, and
+    more of it misses; the daemon and replay use the LP)."""
     early = _static_rejection(ctx, job)
     if early is not None:
         return _decision(ctx, job, False, early)
