@@ -56,6 +56,10 @@ def test_cli_json_has_every_key_and_policies_keep_their_promises(tmp_path: Path)
     assert out["perfect"]["reserve_violation_slots"] == 0
     # admission keeps its promises: at most 1 % of admitted deferrable work misses
     assert out["sunbox"]["deadline_misses"] <= max(1, 0.01 * out["sunbox"]["jobs_admitted"])
+    # admission asks the LP, as live (the greedy fast path promised work the LP would not);
+    # the greedy planner stays the fallback, which these days never need
+    assert out["sunbox"]["plans_greedy"] == 0 and out["perfect"]["plans_greedy"] == 0
+    assert out["sunbox"]["plans_lp"] > out["sunbox"]["jobs_admitted"]
     # threshold admits everything (no forecast to say no with)
     assert out["threshold"]["jobs_admitted"] == out["threshold"]["jobs_submitted"]
 
