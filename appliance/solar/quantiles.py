@@ -27,9 +27,9 @@ POOL_SLOTS = 15.0  # pseudo-samples borrowed from the horizon's pooled histogram
 GENERIC_SLOTS = 5.0  # pseudo-samples of the generic spread
 # Per sky state, before any data: a new box's P10 lies as far under its P50 as the learned
 # ones turn out to. Measured on the field data (a year of observe_one, no feed, then the faded
-# histograms at day-ahead horizon bins): P10 residuals -0.28 (Lyngby only: Miami's sky is never
-# predicted that dark) / -0.39 / -0.47 / -0.52 / -0.45 per sky state, the mean of Miami TMY2 and
-# DTU Lyngby 2016; -1.28 sigma gives those. Under the 0.7 prior index a new box's P10 is now 0.26
+# histograms at day-ahead horizon bins): P10 residuals -0.28 (Lyngby only: Miami's year left
+# one sample that dark) / -0.39 / -0.47 / -0.52 / -0.45 per sky state, the mean of Miami TMY2
+# and DTU Lyngby 2016; -1.28 sigma gives those. Under the 0.7 prior index a new box's P10 is now 0.26
 # of clear sky; the old guess (0.12 ... 0.28) gave 0.41 (tests/test_forecast_forecaster.py).
 GENERIC_SIGMA = np.array([0.22, 0.30, 0.36, 0.41, 0.35])
 
