@@ -58,13 +58,9 @@ class AdmissionContext:
         return self.quantile or admission_quantile(self.config)
 
 
-def decide(
-    ctx: AdmissionContext, job: Job, *, explain: bool = True, fast: bool = False
-) -> AdmissionDecision:
-    """Admit or reject ``job``. ``explain`` searches the earliest feasible deadline on
-    rejection; ``fast`` tries the greedy planner first, trusting it when it fits (for a box too
-    small for an LP per arrival: the greedy planner admits some work the LP would refuse, and
-    more of it misses; the daemon and replay use the LP)."""
+def decide(ctx: AdmissionContext, job: Job, *, explain: bool = True) -> AdmissionDecision:
+    """Admit or reject ``job`` by the LP (a greedy first try admitted work the LP refused, and
+    more of it missed). ``explain`` searches the earliest feasible deadline on rejection."""
     early = _static_rejection(ctx, job)
     if early is not None:
         return _decision(ctx, job, False, early)
@@ -72,7 +68,7 @@ def decide(
         return _decide_critical(ctx, job)
     if job.kind is JobKind.SPONGE:
         return _decide_sponge(ctx, job)
-    return _decide_deferrable(ctx, job, explain=explain, fast=fast)
+    return _decide_deferrable(ctx, job, explain=explain)
 
 
 # --------------------------------------------------------------------------- kinds
@@ -122,14 +118,10 @@ def _with(ctx: AdmissionContext, job: Job) -> list[Job]:
 
 
 def _decide_deferrable(
-    ctx: AdmissionContext, job: Job, *, explain: bool, fast: bool
+    ctx: AdmissionContext, job: Job, *, explain: bool
 ) -> AdmissionDecision:
     tol = ctx.config.planner.admission_tolerance_wh
     jobs = _with(ctx, job)
-    if fast:
-        quick = _solve(ctx, jobs, job.id, fast=True)
-        if all(m <= tol for m in quick.miss_wh.values()):
-            return _admitted(ctx, job, quick)
     outcome = _solve(ctx, jobs, job.id)
     missing = outcome.miss_wh.get(job.id, 0.0)
     if missing <= tol:
@@ -147,7 +139,7 @@ def _decide_deferrable(
         why = (f"best effort: {reason}; on expected sun (P50) it fits, so it runs on sun that "
                "would otherwise be lost, without a promise")
         return _decision(ctx, job, True, why, outcome=outcome, best_effort=True)
-    earliest = _earliest_deadline(ctx, job, fast=fast) if explain else None
+    earliest = _earliest_deadline(ctx, job) if explain else None
     tz = ctx.config.site.zone
     if explain:
         reason += (
@@ -164,7 +156,7 @@ def _fits_expected(ctx: AdmissionContext, jobs: list[Job], job: Job, tol: float)
     return all(m <= tol for m in out.miss_wh.values())
 
 
-def _earliest_deadline(ctx: AdmissionContext, job: Job, *, fast: bool) -> datetime | None:
+def _earliest_deadline(ctx: AdmissionContext, job: Job) -> datetime | None:
     """Binary search over slot ends after the asked deadline (feasibility is monotone in it)."""
     tol = ctx.config.planner.admission_tolerance_wh
     step = timedelta(minutes=ctx.config.planner.slot_min)

@@ -3,7 +3,7 @@
 - lp_100_jobs_median_s: one LP plan, 48 h × 15 min, 100 deferrable/sponge jobs (goal ≤ 0.5 s)
 - greedy_100_jobs_median_s: the fallback on the same problem (goal ≤ 50 ms)
 - incremental path, what replay pays per call with ~10 active jobs: the LP on the full grid, the
-  LP with hourly slots after 6 h (``planner.fine_h = 6``), a greedy re-plan, a fast admission
+  LP with hourly slots after 6 h (``planner.fine_h = 6``), a greedy re-plan, an admission
   decision, and one ShedRules decision of the control loop.
 """
 
@@ -112,9 +112,7 @@ def main() -> None:
         "greedy_10_jobs_median_s": median_s(
             lambda: plan_detailed(NOW, fc, 55.0, few, cfg, solver="greedy"), 15
         ),
-        "admission_fast_median_s": median_s(
-            lambda: decide(ctx, cand, explain=False, fast=True), 15
-        ),
+        "admission_median_s": median_s(lambda: decide(ctx, cand, explain=False), 15),
         "shed_rules_decide_median_s": median_s(lambda: rules.decide(view, running, plan_few), 200),
     }
     greedy = plan_detailed(NOW, fc, 55.0, many, cfg, solver="greedy")
