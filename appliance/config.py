@@ -326,12 +326,13 @@ class PlannerConfig(_Section):
     reserve_margin_pct: float = Field(default=2.0, ge=0, le=50)
     cap_step_w: float = Field(default=10.0, ge=0)  # smaller cap changes are not worth a command
     admission_tolerance_wh: float = Field(default=1.0, ge=0)
+    # Jobs that fail the admission quantile but fit on expected sun, in what accepted work
+    # leaves, run "best effort": not promised, after every promised job, on sun or battery the
+    # promises do not need (before sponges); false: they are rejected.
+    best_effort: bool = True
     # How the planner turns per-slot quantiles into "P10 of the energy before a deadline": the
     # weather of one day vs the next (lag-1 correlation of the daily clear-sky index) and the
     # share of a slot's uncertainty that is the whole day's (see appliance/energy/uncertainty.py).
-    # Jobs that fail the admission quantile but fit on expected sun run "best effort" (not
-    # promised; they use sun that would otherwise be lost); false: they are rejected.
-    best_effort: bool = True
     day_correlation: float = Field(default=0.4, ge=0, lt=1)
     day_share: float = Field(default=0.8, ge=0, le=1)
 

@@ -210,7 +210,7 @@ class Job:
     cap_w: float | None = None
     owner: str = ""
     # admitted without a promise: it failed the admission quantile but fits on expected sun, so
-    # it runs on energy that would otherwise be curtailed, after every promised job
+    # it runs after every promised job, on sun or battery the promises do not need
     best_effort: bool = False
 
     @property

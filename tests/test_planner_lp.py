@@ -304,3 +304,53 @@ def test_promised_work_may_draw_on_a_p10_dip_of_the_essentials_but_never_runs_un
     big = deferrable("big", 1100.0, now + timedelta(hours=6), power_w=250.0, state=JobState.PENDING)
     more = decide(ctx, big)
     assert not (more.admitted and not more.best_effort), more.reason
+
+
+def test_best_effort_check_ignores_earlier_unpromised_work_but_never_takes_its_sun(
+    config: SunboxConfig,
+) -> None:
+    """At midnight, just above the reserve, with P10 = 0 per slot: by 14:00 the P10 of the
+    running energy gives 312 Wh, too little for an 800 Wh job. On expected sun (P50) it fits
+    after 06:00 beside an earlier best-effort job that misses anyway (5 kWh in 10 h at 250 W is
+    more than the node can do; it takes the node until 10:00, which leaves 4 h x 250 W): it is
+    taken best effort (that other job's miss used to turn it away). A 1500 Wh job would fit only by
+    taking the sun of an earlier best-effort job that does fit (1500 + 1500 Wh by 14:00 is more
+    than the 260 W node does in the 8 sunny hours): it is rejected."""
+    now = LOCAL_MIDNIGHT
+    fc = sunny_forecast(now, p10=0.0)
+    hopeless = replace(deferrable("old", 5000.0, now + timedelta(hours=10), power_w=250.0),
+                       best_effort=True)
+    ctx = AdmissionContext(now=now, forecast=fc, soc_pct=33.0, admitted=[hopeless], config=config)
+    small = deferrable("small", 800.0, now + timedelta(hours=14), power_w=250.0, state=JobState.PENDING)
+    decision = decide(ctx, small, explain=False)
+    assert decision.admitted and decision.best_effort, decision.reason
+    fitting = replace(deferrable("fits", 1500.0, now + timedelta(hours=14), power_w=250.0),
+                      best_effort=True)
+    ctx2 = replace(ctx, admitted=[fitting])
+    alone = decide(replace(ctx2, admitted=[]), deferrable("big", 1500.0, now + timedelta(hours=14),
+                                                          power_w=250.0, state=JobState.PENDING))
+    assert alone.admitted and alone.best_effort, "alone, the big job fits on expected sun"
+    crowded = decide(ctx2, deferrable("big", 1500.0, now + timedelta(hours=14), power_w=250.0,
+                                      state=JobState.PENDING), explain=False)
+    assert not crowded.admitted, crowded.reason
+
+
+def test_best_effort_work_runs_on_battery_the_promises_do_not_need(config: SunboxConfig) -> None:
+    """18:00 before two dull days (peaks of 300 W: the battery will not fill again), battery at
+    90 % (9 kWh of 10). Over 48 h the essentials take 65 W x 48 h = 3.1 kWh, the reserve + margin
+    keeps 3.2 kWh: more than 2 kWh are spare even with no sun at all. A 400 Wh best-effort job due
+    at 23:00 runs from it: a user's job beats a kWh kept for after the horizon (0.2 per kWh, 0.23
+    through the inverter and with the cycle cost) or soaked by a sponge (0.1). It used to be
+    tiered under both, and was planned to miss."""
+    now = LOCAL_MIDNIGHT + timedelta(hours=18)
+    job = replace(deferrable("be", 400.0, now + timedelta(hours=5)), best_effort=True)
+    sponge = Job(id="s", name="s", kind=JobKind.SPONGE, power_w=100.0, energy_wh=None,
+                 deadline=None, state=JobState.ADMITTED)
+    dull = sunny_forecast(now, peak_w=300.0)
+    out = plan_detailed(now, dull, 90.0, [job, sponge], config, solver="milp")
+    assert out.miss_wh["be"] < 1.0, out.miss_wh
+    energy_wh = float((out.solution.job_w["be"] * out.problem.dt_h).sum())
+    assert energy_wh == pytest.approx(400.0, abs=1.0)
+    night = out.problem.pv_w < 1.0
+    assert float((out.solution.job_w["s"][night] * out.problem.dt_h[night]).sum()) < 1.0, (
+        "the sponge still soaks only sun")

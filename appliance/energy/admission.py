@@ -96,7 +96,8 @@ def _static_rejection(ctx: AdmissionContext, job: Job) -> str | None:
 
 
 def _solve(
-    ctx: AdmissionContext, jobs: Sequence[Job], candidate: str | None, fast: bool = False
+    ctx: AdmissionContext, jobs: Sequence[Job], candidate: str | None, fast: bool = False,
+    candidate_last: bool = False,
 ) -> PlanOutcome:
     return plan_detailed(
         ctx.now,
@@ -109,6 +110,7 @@ def _solve(
         heat_value_per_kwh=ctx.heat_value_per_kwh,
         candidate_id=candidate,
         solver="greedy" if fast else "auto",
+        candidate_last=candidate_last,
     )
 
 
@@ -134,10 +136,11 @@ def _decide_deferrable(
         f"you asked {asked:.0f} Wh"
     )
     if ctx.config.planner.best_effort and ctx.q == "p10" and _fits_expected(ctx, jobs, job, tol):
-        # Not promised, but not wasted either: on expected sun it fits, so it runs on energy
-        # that would otherwise be curtailed, after every promised job (missed first).
-        why = (f"best effort: {reason}; on expected sun (P50) it fits, so it runs on sun that "
-               "would otherwise be lost, without a promise")
+        # Not promised, but not turned away either: on expected sun it fits in what accepted
+        # work leaves, so it runs after every promised job (missed first), on sun or battery
+        # the promises do not need.
+        why = (f"best effort: {reason}; on expected sun (P50) it fits, so it runs on energy the "
+               "promised work does not need, without a promise")
         return _decision(ctx, job, True, why, outcome=outcome, best_effort=True)
     earliest = _earliest_deadline(ctx, job) if explain else None
     tz = ctx.config.site.zone
@@ -151,9 +154,11 @@ def _decide_deferrable(
 
 
 def _fits_expected(ctx: AdmissionContext, jobs: list[Job], job: Job, tol: float) -> bool:
-    """Would the job make its deadline on expected (P50) sun, without costing promised work?"""
-    out = _solve(replace(ctx, quantile="p50"), jobs, job.id, fast=False)
-    return all(m <= tol for m in out.miss_wh.values())
+    """Would the job make its deadline on expected (P50) sun, in what the work already
+    accepted leaves? Only its own miss counts: earlier best-effort work that misses at P50
+    anyway is no reason to turn this job away, and it cannot take that work's sun."""
+    out = _solve(replace(ctx, quantile="p50"), jobs, job.id, candidate_last=True)
+    return out.miss_wh.get(job.id, 0.0) <= tol
 
 
 def _earliest_deadline(ctx: AdmissionContext, job: Job) -> datetime | None:

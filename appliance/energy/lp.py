@@ -28,7 +28,8 @@ promised work pays it, sponges, best-effort work and heat are worth less and do 
 
 Minimised: curtailment, battery throughput and unserved load, minus the value of sponge work
 and of heat, minus the value of energy left in the battery, plus missed deadline energy
-(candidates under admission are missed before any admitted job, best-effort work before both).
+(candidates under admission are missed before any admitted job, best-effort work before both,
+but not for a sponge or for energy kept in the battery: see ``_best_effort_penalties``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ EARLY_PER_KWH_H = 0.02
 # Among equally good slots, prefer the sunniest: there a shortfall of the forecast hurts least.
 SUNNY_PER_KWH = 0.002
 CANDIDATE_TIER = 0.01
+BEST_EFFORT_FLOOR = 0.01  # per kWh above the best of storing or soaking it
+BEST_EFFORT_EARLY_SHARE = 0.1  # of EARLY_PER_KWH_H: its lean to early slots stays under its tier
 RELAX_ROUNDS = 3
 # When not every promise can be kept, keep as many as possible: a missed kWh costs more the less
 # of the job is left (energy spread over jobs that all miss anyway is lost), so the jobs nearest
@@ -158,16 +161,17 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         per_kwh = problem.heat_value[slots].copy()
         if blk.sponge:
             per_kwh += pc.sponge_value_per_kwh * job.value
-        else:
-            per_kwh -= EARLY_PER_KWH_H * mid_h[slots]
+        else:  # best-effort work leans early only within its tier (see _best_effort_penalties)
+            per_kwh -= EARLY_PER_KWH_H * (BEST_EFFORT_EARLY_SHARE if job.best_effort else 1.0) * mid_h[slots]
         per_kwh += SUNNY_PER_KWH * sunny[slots]
         cost[sl] = -per_kwh * dt[slots] * kwh
+    be_pen = _best_effort_penalties(problem, {i: own_pen[i] for i in deferrable if jobs[i].best_effort})
     for k, i in enumerate(deferrable):
         pen = own_pen[i]
-        if jobs[i].candidate:  # missed before any admitted job
+        if jobs[i].best_effort:
+            pen = be_pen[i]
+        elif jobs[i].candidate:  # missed before any admitted job
             pen = min(pen * CANDIDATE_TIER, floor_pen * CANDIDATE_TIER)
-        if jobs[i].best_effort:  # not promised: missed before the job being decided, too
-            pen *= CANDIDATE_TIER
         cost[m_base + k] = pen * kwh
 
     # ---- bounds
@@ -356,6 +360,30 @@ def _share_out(total_w: np.ndarray, sponges: list[PlanJob], dt_h: np.ndarray) ->
         out[job.id] = take
         left = np.clip(left - take, 0.0, None)
     return out
+
+
+def _best_effort_penalties(problem: PlanningProblem, own: dict[int, float]) -> dict[int, float]:
+    """Missed-kWh cost of work accepted without a promise.
+
+    Under the job being decided (a promise may take its sun), above what a kWh kept in the
+    battery or soaked by a sponge is worth (a user's job with a deadline beats both: it may run
+    on battery the promised work does not need), below deepening the critical services' dip
+    (unpromised work never takes their night). Among themselves, by value and nearness to done.
+    For the best-effort check (``candidate_last``) they stand with the promised work instead:
+    the job under admission may then use only what accepted work leaves."""
+    if not own:
+        return {}
+    if problem.candidate_last:
+        return dict(own)
+    pc = problem.config.planner
+    kept = (pc.stored_value_per_kwh + pc.battery_cycle_cost_per_kwh) / problem.battery.eta_discharge
+    soaked = pc.sponge_value_per_kwh * max(
+        (j.value for j in problem.jobs if j.kind is JobKind.SPONGE), default=0.0)
+    late = EARLY_PER_KWH_H * BEST_EFFORT_EARLY_SHARE * float(problem.horizon.bounds_s[-1]) / 3600.0
+    lo = max(kept, soaked) + late + BEST_EFFORT_FLOOR
+    hi = max(pc.deepen_penalty_per_kwh, lo)
+    top = max(own.values())
+    return {i: lo + (hi - lo) * 0.9 * p / top for i, p in own.items()}
 
 
 def _few_misses(remaining_wh: float | None) -> float:

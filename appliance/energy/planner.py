@@ -65,6 +65,7 @@ def plan_detailed(
     candidate_id: str | None = None,
     solver: SolverChoice = "auto",
     time_limit_s: float | None = None,
+    candidate_last: bool = False,
 ) -> PlanOutcome:
     t0 = time.perf_counter()
     q = quantile or admission_quantile(config)
@@ -78,6 +79,7 @@ def plan_detailed(
         base_load_w=base_load_w,
         heat_value_per_kwh=heat_value_per_kwh,
         candidate_id=candidate_id,
+        candidate_last=candidate_last,
     )
     limit = config.planner.solver_time_limit_s if time_limit_s is None else time_limit_s
     if solver == "greedy":

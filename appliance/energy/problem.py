@@ -62,6 +62,9 @@ class PlanningProblem:
     heat_value: FloatArray  # value per kWh of compute energy, per slot
     quantile: Quantile
     config: SunboxConfig
+    # The job under admission yields to best-effort work as well: "does it fit in what accepted
+    # work leaves?" (best effort on expected sun), not "may it take that work's sun?" (a promise).
+    candidate_last: bool = False
 
     @property
     def dt_h(self) -> FloatArray:
@@ -105,6 +108,7 @@ def build_problem(
     base_load_w: float | Sequence[float] | FloatArray | None = None,
     heat_value_per_kwh: Sequence[float] | FloatArray | None = None,
     candidate_id: str | None = None,
+    candidate_last: bool = False,
 ) -> PlanningProblem:
     pc = config.planner
     step_s = pc.slot_min * 60
@@ -182,4 +186,5 @@ def build_problem(
         heat_value=heat,
         quantile=quantile,
         config=config,
+        candidate_last=candidate_last,
     )
