@@ -354,3 +354,19 @@ def test_best_effort_work_runs_on_battery_the_promises_do_not_need(config: Sunbo
     night = out.problem.pv_w < 1.0
     assert float((out.solution.job_w["s"][night] * out.problem.dt_h[night]).sum()) < 1.0, (
         "the sponge still soaks only sun")
+
+
+def test_when_not_every_promise_fits_the_job_nearest_to_done_is_finished(config: SunboxConfig) -> None:
+    """Only a finished job's energy counts. 10:00 on a sunny day, two promised jobs due at 12:00,
+    250 W each, on a node with 260 W above idle: 520 Wh fit in the two hours. "nearly" has done
+    1500 of its 2000 Wh (500 left), "fresh" asks 300 Wh. Both cannot finish; finishing "nearly"
+    saves 2000 Wh of work, finishing "fresh" 300 Wh (and "nearly" would lose the 1500 Wh already
+    spent). The planner used to weigh a missed kWh by the work left only, and finished "fresh"."""
+    now = LOCAL_MIDNIGHT + timedelta(hours=10)
+    due = now + timedelta(hours=2)
+    nearly = replace(deferrable("nearly", 2000.0, due, power_w=250.0, state=JobState.SUSPENDED),
+                     energy_used_wh=1500.0)
+    fresh = deferrable("fresh", 300.0, due, power_w=250.0)
+    out = plan_detailed(now, sunny_forecast(now), 80.0, [nearly, fresh], config, solver="milp")
+    assert out.miss_wh["nearly"] < 1.0, out.miss_wh
+    assert out.miss_wh["fresh"] == pytest.approx(300.0 - 20.0, abs=2.0)

@@ -60,6 +60,7 @@ RELAX_ROUNDS = 3
 # of the job is left (energy spread over jobs that all miss anyway is lost), so the jobs nearest
 # to done are finished first.
 FEW_MISSES_WH = 250.0
+COMPLETION_MAX = 10.0
 IDLE_W = 1e-3
 
 
@@ -150,6 +151,7 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     sunny = problem.pv_w / max(float(problem.pv_w.max()), 1.0)
     own_pen = {
         i: pc.miss_penalty_per_kwh * (1.0 + jobs[i].value) * _few_misses(jobs[i].remaining_wh)
+        * _completion(jobs[i])
         for i in deferrable
     }
     floor_pen = min((p for i, p in own_pen.items() if not jobs[i].candidate),
@@ -388,6 +390,14 @@ def _best_effort_penalties(problem: PlanningProblem, own: dict[int, float]) -> d
 
 def _few_misses(remaining_wh: float | None) -> float:
     return 1.0 + FEW_MISSES_WH / max(remaining_wh or 0.0, 50.0)
+
+
+def _completion(job: PlanJob) -> float:
+    """What a kWh of the job's remaining work brings: only a finished job's energy counts, so a
+    job with a tenth left turns each kWh into ten (capped at ``COMPLETION_MAX``)."""
+    left = job.remaining_wh or 0.0
+    whole = job.energy_wh if job.energy_wh is not None else left
+    return min(COMPLETION_MAX, max(1.0, whole / max(left, 1e-9)))
 
 
 def _runup(idle: np.ndarray, relaxable: np.ndarray, binding: np.ndarray, soc_wh: np.ndarray,

@@ -39,6 +39,7 @@ class PlanJob:
     candidate: bool = False  # under admission, or best effort: missed before any promised job
     best_effort: bool = False  # not promised: missed even before the job under admission
     fill_rank: tuple[int, float] = (1, 0.0)  # sponges sharing sun: running first, then oldest
+    energy_wh: float | None = None  # the whole job (None: as remaining): only a finished job counts
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ def build_problem(
                 kind=job.kind,
                 power_w=float(job.power_w),
                 remaining_wh=remaining,
+                energy_wh=job.energy_wh,
                 max_w=float(job.power_w) * frac * runnable,
                 frac=frac,
                 value=float(job.value),
