@@ -206,6 +206,35 @@ def test_more_sun_goes_to_deadline_work_then_sponges_and_a_full_battery_runs_wor
     assert got["s"].action == "cap" and got["s"].cap_w == 160.0  # what the node has left
 
 
+def test_a_full_battery_stays_full_while_the_work_it_started_draws_it_down_a_little() -> None:
+    """No suspend/resume every few minutes at the top of the battery: the work a full battery
+    starts runs until SoC is 3 points under the full mark (98 %), or the sun is gone."""
+    rules = ShedRules(CONFIG)
+    jobs = [job("d", JobKind.DEFERRABLE, state=JobState.ADMITTED),
+            job("s", JobKind.SPONGE, state=JobState.ADMITTED)]
+    plan = flat_plan({"d": 0.0, "s": 0.0}, pv_w=600.0, soc_pct=100.0)  # it expected a full battery
+    cmds = rules.decide(ControlView(T0, soc_pct=99.0, pv_w=700.0, battery_power_w=0.0), jobs, plan)
+    assert [c.action for c in cmds] == ["start", "start"]
+    assert all("sun that would be lost" in c.reason for c in cmds)
+    jobs = apply(jobs, cmds)
+    # 10 and 20 minutes on (past the minimum on time): a cloud (300 W less sun than planned),
+    # the deferrable job draws on the battery; the sponge, whose contract is sun that would be
+    # lost, stops as soon as the battery is no longer topped up
+    view = ControlView(T0 + timedelta(minutes=10), soc_pct=97.5, pv_w=300.0, battery_power_w=-200.0)
+    assert [(c.job_id, c.action) for c in rules.decide(view, jobs, plan)] == [("s", "suspend")]
+    jobs = [j for j in jobs if j.id == "d"]
+    view = ControlView(T0 + timedelta(minutes=20), soc_pct=95.2, pv_w=300.0, battery_power_w=-200.0)
+    assert rules.decide(view, jobs, plan) == []
+    view = ControlView(T0 + timedelta(minutes=30), soc_pct=94.9, pv_w=300.0, battery_power_w=-200.0)
+    assert [c.action for c in rules.decide(view, jobs, plan)] == ["suspend"]
+    # the sun sets on a full battery: the plan decides again at once
+    rules = ShedRules(CONFIG)
+    plan = flat_plan({"d": 0.0}, pv_w=600.0, soc_pct=100.0)
+    jobs = apply(jobs, rules.decide(ControlView(T0, soc_pct=99.0, pv_w=700.0, battery_power_w=0.0), jobs, plan))
+    view = ControlView(T0 + timedelta(minutes=10), soc_pct=98.5, pv_w=20.0, battery_power_w=-150.0)
+    assert [c.action for c in rules.decide(view, jobs, plan)] == ["suspend"]
+
+
 def test_node_power_is_shared_by_rank() -> None:
     rules = ShedRules(CONFIG)  # node range 260 W
     jobs = [

@@ -181,3 +181,26 @@ def test_critical_service_is_admitted_with_an_honest_reason(lyngby: tuple) -> No
     assert got is not None and got.state is not JobState.REJECTED
     assert got.reason.startswith("admitted: runs always, shed last; at P10")
     assert res["critical_uptime_pct"] <= 100.0 and res["critical_served_wh"] > 0
+
+
+def test_suspensions_are_counted_and_a_full_battery_does_not_flap(lyngby: tuple) -> None:  # type: ignore[type-arg]
+    """``job_suspensions`` is every suspend the control loop issued (the job events say so too).
+    Three sunny July days in Lyngby fill the battery every day: work started on a full battery
+    is not suspended and resumed every few minutes while it draws the battery down a little."""
+    from appliance.replay.run import Replay
+
+    config, weather, jobs = lyngby
+    start = datetime(2016, 7, 14, tzinfo=UTC)
+    rp = Replay(config, weather, _window(jobs, start, 3.0), ReplayOptions(start=start, days=3))
+    res = rp.run()
+    events = rp.store.events.list(kinds=["job"], limit=100_000)
+    suspended = [e for e in events if ": suspended:" in e.message]
+    assert res["job_suspensions"] == len(suspended) > 0
+    by_job: dict[str, list[datetime]] = {}
+    for e in sorted(events, key=lambda e: e.at):
+        if ": suspended:" in e.message or ": resumed:" in e.message:
+            by_job.setdefault(e.message.split(":")[0], []).append(e.at)
+    # a job switched within 10 minutes of its previous switch, twice in a row, is flapping
+    flaps = sum(1 for times in by_job.values() for a, b, c in zip(times, times[1:], times[2:], strict=False)
+                if c - a <= timedelta(minutes=10))
+    assert flaps <= 2, flaps  # 144 before the full battery was latched

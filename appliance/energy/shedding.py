@@ -26,6 +26,11 @@ ACTIVE = (JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED)
 MIN_PLANNED_W = 5.0
 MIN_CAP_SHARE = 0.3  # below this share of its power a job is suspended rather than capped
 FULL_MARGIN_PCT = 2.0
+# Once full, the battery counts as full until SoC falls this much further (or the sun is gone):
+# the work a full battery lets run draws it down a little, and without this band it would be
+# suspended and resumed every few minutes, all afternoon (seen in the Lyngby replay year).
+FULL_RELEASE_PCT = 3.0
+NO_SUN_W = 50.0
 URGENT_SLACK_S = 3600.0  # deferrable jobs this close to needing all remaining time are not shed
 SPARE_TURN_PCT = 0.05  # per plan slot: the SoC path falls (night) or rises (sun) by more
 
@@ -61,11 +66,14 @@ class ShedRules:
     config: SunboxConfig
     below_reserve: bool = False
     battery_empty: bool = False
+    battery_full: bool = False  # latched: see FULL_RELEASE_PCT
+    battery_topped: bool = False  # full right now (not latched): sponges soak only this
     last_switch: dict[str, datetime] = field(default_factory=dict)
 
     def decide(self, view: ControlView, jobs: Sequence[Job], plan: Plan | None) -> list[JobCommand]:
         active = [j for j in jobs if j.state in ACTIVE]
         self._update_latches(view.soc_pct)
+        self._update_full(view)
         k = plan.slot_index(view.now) if plan is not None else None
         slack = {j.id: slack_s(j, view.now) for j in active}  # read many times below
         wants = {j.id: self._target(view, j, plan, k, slack[j.id]) for j in active}
@@ -107,7 +115,7 @@ class ShedRules:
             return _Want(False, None, why, True)
         planned = _planned_w(plan, job.id, k)
         if planned is None:
-            if job.kind is JobKind.SPONGE and self._battery_full(view):
+            if job.kind is JobKind.SPONGE and self.battery_topped:
                 return _Want(True, None, "battery full: soaking sun that would be lost")
             on = job.state is JobState.RUNNING
             return _Want(on, job.cap_w, "no plan for this job yet: unchanged")
@@ -155,9 +163,16 @@ class ShedRules:
         limit = self.config.battery.charge_max_w
         return view.battery_power_w is not None and view.battery_power_w >= 0.9 * limit
 
-    def _battery_full(self, view: ControlView) -> bool:
-        full = view.soc_pct >= self.config.battery.soc_max_pct - FULL_MARGIN_PCT
-        return full and (view.battery_power_w is None or view.battery_power_w >= -50.0)
+    def _update_full(self, view: ControlView) -> None:
+        """Full: near the top and not discharging (what is left of the sun would be curtailed).
+        It stays full while work it started draws the battery down a little."""
+        top = self.config.battery.soc_max_pct - FULL_MARGIN_PCT
+        self.battery_topped = view.soc_pct >= top and (
+            view.battery_power_w is None or view.battery_power_w >= -50.0)
+        if self.battery_topped:
+            self.battery_full = True
+        elif view.soc_pct < top - FULL_RELEASE_PCT or (view.pv_w is not None and view.pv_w < NO_SUN_W):
+            self.battery_full = False
 
     def _correct_deviation(
         self, view: ControlView, jobs: list[Job], plan: Plan, wants: dict[str, _Want],
@@ -176,7 +191,9 @@ class ShedRules:
             (j for j in jobs if j.kind is JobKind.DEFERRABLE),
             key=lambda j: (not j.best_effort, -slack[j.id], j.id),
         )
-        if dev < -tol and view.soc_pct < planned_soc - 1.0:
+        # a full battery covers a passing cloud: the work it started keeps running until the
+        # latch lets go (without this, SoC around the plan's 100 % - 1 switched it every cycle)
+        if dev < -tol and view.soc_pct < planned_soc - 1.0 and not self.battery_full:
             short = -dev
             for job in sponges + [j for j in deferrable if j.best_effort or slack[j.id] > URGENT_SLACK_S]:
                 want = wants[job.id]
@@ -194,7 +211,7 @@ class ShedRules:
                         True, power - cut, f"less sun than planned ({-dev:.0f} W short): capped"
                     )
             return
-        full = self._battery_full(view)
+        full = self.battery_full
         if full or (dev > tol and self._battery_taking_all(view)):
             # sun the battery cannot take goes to work with a deadline first (least slack first:
             # what runs now is not needed later, and unpromised work has no other sun), then to
@@ -206,7 +223,11 @@ class ShedRules:
                 if full
                 else f"more sun than planned (+{dev:.0f} W) and the battery takes all it can"
             )
-            for job in sorted(deferrable, key=lambda j: (slack[j.id], j.id)) + list(reversed(sponges)):
+            # a sponge's contract is sun that would be lost: it follows the battery's top itself,
+            # not the latch (work with a deadline may draw the latch's few % for its own sake)
+            soak = self.battery_topped or not full or (dev > tol and self._battery_taking_all(view))
+            soakers = list(reversed(sponges)) if soak else []
+            for job in sorted(deferrable, key=lambda j: (slack[j.id], j.id)) + soakers:
                 want = wants[job.id]
                 power = (want.cap_w if want.cap_w is not None else job.power_w) if want.on else 0.0
                 if extra <= 0 or power >= job.power_w:

@@ -35,6 +35,7 @@ class ReplayMetrics:
     jobs_skipped_in_gaps: int = 0
     plans_lp: int = 0
     plans_greedy: int = 0
+    job_suspensions: int = 0  # suspend commands: how calm the control loop is (no flapping)
     by_kind_wh: dict[str, float] = field(default_factory=lambda: {k.value: 0.0 for k in JobKind})
 
     def step(self, dt_s: float, soc_end_pct: float, noncritical_w: float, critical_want: int,
@@ -98,6 +99,7 @@ class ReplayMetrics:
             "jobs_skipped_in_gaps": self.jobs_skipped_in_gaps,
             "plans_lp": self.plans_lp,
             "plans_greedy": self.plans_greedy,
+            "job_suspensions": self.job_suspensions,
             **{k: round(v, 3) for k, v in heat.items()},
             "wall_s": round(wall_s, 2),
         }

@@ -224,6 +224,8 @@ class Replay:
         node_w = self.config.compute.idle_w + self.executor.node_power_w()
         outcome = self.cycle.step(state, jobs, self.rolling.plan, node_w, self.plant.snapshot.outdoor_temp_c)
         self.runner.apply(outcome.commands)
+        if counting:
+            self.metrics.job_suspensions += sum(1 for c in outcome.commands if c.action == "suspend")
         job_w = self.executor.node_power_w()
         node_w = self.config.compute.idle_w + job_w
         noncritical_w, critical_want, critical_on = self._draws(jobs)
