@@ -370,3 +370,19 @@ def test_when_not_every_promise_fits_the_job_nearest_to_done_is_finished(config:
     out = plan_detailed(now, sunny_forecast(now), 80.0, [nearly, fresh], config, solver="milp")
     assert out.miss_wh["nearly"] < 1.0, out.miss_wh
     assert out.miss_wh["fresh"] == pytest.approx(300.0 - 20.0, abs=2.0)
+
+
+def test_accepted_work_that_cannot_finish_gets_only_energy_nothing_else_wants(config: SunboxConfig) -> None:
+    """05:00, battery at 40 %, dull days ahead (P10 peak 420 W: the battery will not fill, so
+    its energy is scarce). "hopeless" still needs 2000 Wh but has 4 h at 250 W (1000 Wh at
+    most): it will miss whatever it gets, and only a finished job's energy counts. "fine" needs
+    300 Wh by the same deadline. The planner used to give "hopeless" what the node had left; now
+    "fine" is done and that energy stays in the battery."""
+    now = LOCAL_MIDNIGHT + timedelta(hours=5)
+    due = now + timedelta(hours=4)
+    jobs = [deferrable("hopeless", 2000.0, due, power_w=250.0), deferrable("fine", 300.0, due, power_w=250.0)]
+    out = plan_detailed(now, sunny_forecast(now, peak_w=700.0), 40.0, jobs, config, solver="milp")
+    assert out.miss_wh["fine"] < 1.0
+    given_wh = float((out.solution.job_w["hopeless"] * out.problem.dt_h).sum())
+    assert given_wh < 5.0, given_wh
+    assert out.plan.at_risk == frozenset({"hopeless"})

@@ -337,3 +337,20 @@ def test_deadline_does_not_force_work_the_plan_gave_up_on_if_the_night_needs_tha
     mid = job("late", JobKind.DEFERRABLE, power_w=200.0, energy_wh=60.0, deadline_h=25 / 60)
     cmds = by_id(ShedRules(config).decide(view, [mid], plan(frozenset({"late"}))))
     assert cmds["late"].action == "suspend"
+
+
+def test_a_job_that_cannot_finish_comes_after_sponges_and_is_not_forced_at_its_deadline() -> None:
+    """ "late" needs 400 Wh at 250 W in 1 h: it cannot finish even at full power (slack -36 min).
+    On a full battery the sun that would be lost goes to the sponge first (its energy counts;
+    a job that misses anyway does not), and the deadline rule does not force it on."""
+    rules = ShedRules(CONFIG)
+    late = job("late", JobKind.DEFERRABLE, state=JobState.SUSPENDED, power_w=250.0, energy_wh=400.0,
+               deadline_h=1.0)
+    sponge = job("s", JobKind.SPONGE, state=JobState.ADMITTED, power_w=200.0)
+    plan = flat_plan({"late": 0.0, "s": 0.0}, pv_w=600.0, soc_pct=100.0)
+    got = by_id(rules.decide(ControlView(T0, soc_pct=99.0, pv_w=700.0, battery_power_w=0.0), [late, sponge], plan))
+    assert got["s"].action == "start" and "late" not in got  # 60 W left: under 30 % of 250 W
+    # at its deadline, half-empty battery: no "deadline needs it now" for work that cannot finish
+    rules = ShedRules(CONFIG)
+    cmds = rules.decide(ControlView(T0, soc_pct=60.0), [late], flat_plan({"late": 0.0}))
+    assert cmds == []

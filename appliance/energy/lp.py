@@ -61,6 +61,8 @@ RELAX_ROUNDS = 3
 # to done are finished first.
 FEW_MISSES_WH = 250.0
 COMPLETION_MAX = 10.0
+HOPELESS_PER_KWH = 0.01  # a job that cannot finish: over curtailment (0.05), under a sponge (0.1)
+HOPELESS_TOL_WH = 1.0
 IDLE_W = 1e-3
 
 
@@ -153,6 +155,11 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         * _completion(jobs[i])
         for i in deferrable
     }
+    # accepted work that cannot finish even at full power: its energy is worth no more than sun
+    # that would be curtailed (a sponge or the battery gets it first). The job under admission
+    # keeps its cost: the solve then says how much the box could give it.
+    hopeless = {i for i in deferrable if (jobs[i].best_effort or not jobs[i].candidate)
+                and _hopeless(jobs[i], dt)}
     floor_pen = min((p for i, p in own_pen.items() if not jobs[i].candidate),
                     default=pc.miss_penalty_per_kwh)
     cost[deep] = pc.deepen_penalty_per_kwh * kwh
@@ -173,6 +180,8 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
             pen = be_pen[i]
         elif jobs[i].candidate:  # missed before any admitted job
             pen = min(pen * CANDIDATE_TIER, floor_pen * CANDIDATE_TIER)
+        if i in hopeless:
+            pen = HOPELESS_PER_KWH
         cost[m_base + k] = pen * kwh
 
     # ---- bounds
@@ -389,6 +398,11 @@ def _best_effort_penalties(problem: PlanningProblem, own: dict[int, float]) -> d
 
 def _few_misses(remaining_wh: float | None) -> float:
     return 1.0 + FEW_MISSES_WH / max(remaining_wh or 0.0, 50.0)
+
+
+def _hopeless(job: PlanJob, dt_h: np.ndarray) -> bool:
+    """More energy left than the job can draw before its deadline at full power."""
+    return (job.remaining_wh or 0.0) > float((job.power_w * job.frac * dt_h).sum()) + HOPELESS_TOL_WH
 
 
 def _completion(job: PlanJob) -> float:

@@ -127,7 +127,7 @@ class ShedRules:
             job.kind is JobKind.DEFERRABLE
             and not job.best_effort
             and job.started_at is not None
-            and slack <= step_s
+            and 0.0 <= slack <= step_s  # (under 0 it cannot finish: nothing to force)
             and (plan is None or job.id not in plan.at_risk or self._spare(plan, k, left))
         ):
             # started promised work whose deadline now needs it at full power: the plan's
@@ -227,7 +227,12 @@ class ShedRules:
             # not the latch (work with a deadline may draw the latch's few % for its own sake)
             soak = self.battery_topped or not full or (dev > tol and self._battery_taking_all(view))
             soakers = list(reversed(sponges)) if soak else []
-            for job in sorted(deferrable, key=lambda j: (slack[j.id], j.id)) + soakers:
+            # a job that cannot finish even at full power (negative slack) comes last: only a
+            # finished job's energy counts, so what it would draw is better soaked or stored
+            by_slack = sorted(deferrable, key=lambda j: (slack[j.id], j.id))
+            order = ([j for j in by_slack if slack[j.id] >= 0.0] + soakers
+                     + [j for j in by_slack if slack[j.id] < 0.0])
+            for job in order:
                 want = wants[job.id]
                 power = (want.cap_w if want.cap_w is not None else job.power_w) if want.on else 0.0
                 if extra <= 0 or power >= job.power_w:
@@ -240,7 +245,8 @@ class ShedRules:
 
     def _fit_node(self, view: ControlView, jobs: list[Job], wants: dict[str, _Want],
                   slack: dict[str, float]) -> None:
-        """Node power is finite: drop sponges, then the deferrable jobs with most slack."""
+        """Node power is finite: drop jobs that cannot finish anyway, then sponges, then the
+        deferrable jobs with most slack."""
         room = node_range_w(self.config)
 
         def power(job: Job) -> float:
@@ -250,7 +256,8 @@ class ShedRules:
         rank = sorted(
             jobs,
             key=lambda j: (
-                {JobKind.CRITICAL: 0, JobKind.DEFERRABLE: 1, JobKind.SPONGE: 2}[j.kind] + 0.5 * j.best_effort,
+                {JobKind.CRITICAL: 0, JobKind.DEFERRABLE: 1, JobKind.SPONGE: 2}[j.kind] + 0.5 * j.best_effort
+                + 1.6 * (j.kind is JobKind.DEFERRABLE and slack[j.id] < 0.0),
                 slack[j.id] if j.kind is JobKind.DEFERRABLE else -j.value,
                 j.id,
             ),
