@@ -5,9 +5,9 @@ The cycle hands over a frozen view (SoC, PV, battery power), the jobs and the cu
 OpenEMS: safety first (reserve, empty battery), then the plan's per-slot targets, then
 corrections for deviations (less sun: cap, then suspend, sponges first, then the deferrable
 job with the most slack; more sun than the battery can take: work with a deadline first, least
-slack first, then sponges). Hysteresis on the reserve and on the full battery, and minimum
-on/off times, keep relays and jobs from flapping (the most common complaint of evcc's users);
-safety overrides the minimum times.
+slack first, then sponges, then work that cannot finish even at full power). Hysteresis on the
+reserve and on the full battery, and minimum on/off times, keep relays and jobs from flapping
+(the most common complaint of evcc's users); safety overrides the minimum times.
 """
 
 from __future__ import annotations
