@@ -386,3 +386,18 @@ def test_accepted_work_that_cannot_finish_gets_only_energy_nothing_else_wants(co
     given_wh = float((out.solution.job_w["hopeless"] * out.problem.dt_h).sum())
     assert given_wh < 5.0, given_wh
     assert out.plan.at_risk == frozenset({"hopeless"})
+
+
+def test_only_a_deadline_inside_the_horizon_makes_work_hopeless(config: SunboxConfig) -> None:
+    """4 h at 250 W give 1000 Wh: 1200 Wh due then cannot be done. 14 kWh at 250 W due in 60 h
+    can (56 h of work), though the 48 h horizon holds only 12 kWh of it."""
+    from appliance.energy.lp import _hopeless
+
+    now = LOCAL_MIDNIGHT + timedelta(hours=5)
+    jobs = [deferrable("short", 1200.0, now + timedelta(hours=4), power_w=250.0),
+            deferrable("long", 14000.0, now + timedelta(hours=60), power_w=250.0)]
+    problem = plan_detailed(now, sunny_forecast(now), 60.0, jobs, config, solver="milp").problem
+    by_id = {j.id: j for j in problem.jobs}
+    assert _hopeless(by_id["short"], problem.dt_h)
+    assert not _hopeless(by_id["long"], problem.dt_h)
+    assert not _hopeless(replace(by_id["short"], remaining_wh=999.0), problem.dt_h)

@@ -401,7 +401,10 @@ def _few_misses(remaining_wh: float | None) -> float:
 
 
 def _hopeless(job: PlanJob, dt_h: np.ndarray) -> bool:
-    """More energy left than the job can draw before its deadline at full power."""
+    """More energy left than the job can draw before its deadline at full power (a deadline
+    beyond the horizon is never hopeless: the time after the horizon counts too)."""
+    if job.frac.size == 0 or job.frac[-1] >= 1.0:
+        return False
     return (job.remaining_wh or 0.0) > float((job.power_w * job.frac * dt_h).sum()) + HOPELESS_TOL_WH
 
 
