@@ -401,3 +401,21 @@ def test_only_a_deadline_inside_the_horizon_makes_work_hopeless(config: SunboxCo
     assert _hopeless(by_id["short"], problem.dt_h)
     assert not _hopeless(by_id["long"], problem.dt_h)
     assert not _hopeless(replace(by_id["short"], remaining_wh=999.0), problem.dt_h)
+
+
+def test_expected_sun_is_the_median_of_the_running_energy_not_the_sum_of_slot_medians() -> None:
+    """Two skewed days (P10 0.2, P50 0.5, P90 1.0 of clear sky in every slot): days do not fail
+    together, so the median of two days' energy is above the sum of the slots' medians. With
+    P10 = P50 = P90 (a known future) every quantile is that future."""
+    from appliance.energy.uncertainty import cumulative_quantile_w
+
+    now = LOCAL_MIDNIGHT
+    clear = sunny_forecast(now, peak_w=1000.0, hours=48)
+    skewed = replace(clear, p10_w=clear.p50_w * 0.2, p50_w=clear.p50_w * 0.5, p90_w=clear.p50_w * 1.0)
+    median = cumulative_quantile_w(skewed, 0.5, day_correlation=0.4, day_share=0.8, lon_deg=45.0)
+    assert median.sum() > 1.05 * skewed.p50_w.sum(), (median.sum(), skewed.p50_w.sum())
+    assert median.sum() < skewed.p90_w.sum()
+    known = replace(clear, p10_w=clear.p50_w, p90_w=clear.p50_w)
+    for q in (0.1, 0.5):
+        got = cumulative_quantile_w(known, q, day_correlation=0.4, day_share=0.8, lon_deg=45.0)
+        assert np.allclose(np.cumsum(got), np.cumsum(known.p50_w), atol=1e-6)

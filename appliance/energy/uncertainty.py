@@ -105,9 +105,11 @@ def _ar1(rng: np.random.Generator, n: int, steps: int, phi: float) -> FloatArray
 
 def cumulative_quantile_w(forecast: PowerForecast, q: float, *, day_correlation: float = 0.4,
                           day_share: float = 0.8, lon_deg: float = 0.0) -> FloatArray:
-    """PV per slot whose running sum is the q-quantile of the running energy over scenarios."""
-    if abs(q - 0.5) < 1e-9:
-        return np.asarray(forecast.p50_w, dtype=float)
+    """PV per slot whose running sum is the q-quantile of the running energy over scenarios.
+
+    The median too: summed, the slots' own medians fall short of the median of the sum when
+    the sun's distribution is skewed (a dull P50, a bright P90). Over the Lyngby year the actual
+    energy 3 to 48 h ahead was above that sum 62-74 % of the time, not 50 %."""
     key = (forecast.issued_at.timestamp(), forecast.start.timestamp(), forecast.step_s,
            forecast.p10_w.tobytes(), forecast.p50_w.tobytes(), forecast.p90_w.tobytes(),
            round(q, 6), round(day_correlation, 6), round(day_share, 6), round(lon_deg, 3))
