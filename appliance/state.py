@@ -240,8 +240,8 @@ class Plan:
     solver: str = "milp"
     status: str = "optimal"
     quantile: str = "p10"
-    # promised jobs this plan expects to miss (it gave their energy to the essentials or to
-    # jobs nearer to done): at its deadline the control loop forces such a job on only if the
+    # jobs this plan expects to miss (it gave their energy to the essentials or to jobs nearer
+    # to done): at its deadline the control loop forces such a promised job on only if the
     # essentials can spare what it still needs (shedding.ShedRules._spare)
     at_risk: frozenset[str] = frozenset()
 

@@ -31,6 +31,7 @@ FULL_MARGIN_PCT = 2.0
 # suspended and resumed every few minutes, all afternoon (seen in the Lyngby replay year).
 FULL_RELEASE_PCT = 3.0
 NO_SUN_W = 50.0
+DISCHARGING_W = -50.0  # battery power under this: the battery is feeding loads, not full
 URGENT_SLACK_S = 3600.0  # deferrable jobs this close to needing all remaining time are not shed
 SPARE_TURN_PCT = 0.05  # per plan slot: the SoC path falls (night) or rises (sun) by more
 
@@ -168,7 +169,7 @@ class ShedRules:
         It stays full while work it started draws the battery down a little."""
         top = self.config.battery.soc_max_pct - FULL_MARGIN_PCT
         self.battery_topped = view.soc_pct >= top and (
-            view.battery_power_w is None or view.battery_power_w >= -50.0)
+            view.battery_power_w is None or view.battery_power_w >= DISCHARGING_W)
         if self.battery_topped:
             self.battery_full = True
         elif view.soc_pct < top - FULL_RELEASE_PCT or (view.pv_w is not None and view.pv_w < NO_SUN_W):
@@ -212,7 +213,8 @@ class ShedRules:
                     )
             return
         full = self.battery_full
-        if full or (dev > tol and self._battery_taking_all(view)):
+        surplus = dev > tol and self._battery_taking_all(view)
+        if full or surplus:
             # sun the battery cannot take goes to work with a deadline first (least slack first:
             # what runs now is not needed later, and unpromised work has no other sun), then to
             # sponges; under a P10 plan there is usually more sun than planned, and the battery
@@ -225,8 +227,7 @@ class ShedRules:
             )
             # a sponge's contract is sun that would be lost: it follows the battery's top itself,
             # not the latch (work with a deadline may draw the latch's few % for its own sake)
-            soak = self.battery_topped or not full or (dev > tol and self._battery_taking_all(view))
-            soakers = list(reversed(sponges)) if soak else []
+            soakers = list(reversed(sponges)) if self.battery_topped or not full or surplus else []
             # a job that cannot finish even at full power (negative slack) comes last: only a
             # finished job's energy counts, so what it would draw is better soaked or stored
             by_slack = sorted(deferrable, key=lambda j: (slack[j.id], j.id))
