@@ -149,6 +149,9 @@ class PowerForecast:
     p90_w: FloatArray
     source: str = "clearsky"
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # quantile name -> level per slot at which the planner reads the running energy, where the
+    # box's own record says the nominal level (P10 = 0.1) is not what this site's sun does
+    running_levels: Mapping[str, FloatArray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.p50_w.shape[0])

@@ -103,44 +103,68 @@ def _ar1(rng: np.random.Generator, n: int, steps: int, phi: float) -> FloatArray
     return out
 
 
-def cumulative_quantile_w(forecast: PowerForecast, q: float, *, day_correlation: float = 0.4,
+def cumulative_quantile_w(forecast: PowerForecast, q: float | FloatArray, *, day_correlation: float = 0.4,
                           day_share: float = 0.8, lon_deg: float = 0.0) -> FloatArray:
     """PV per slot whose running sum is the q-quantile of the running energy over scenarios.
 
-    The median too: summed, the slots' own medians fall short of the median of the sum when
-    the sun's distribution is skewed (a dull P50, a bright P90). Over the Lyngby year the actual
-    energy 3 to 48 h ahead was above that sum 62-74 % of the time, not 50 %."""
-    base = (forecast.issued_at.timestamp(), forecast.start.timestamp(), forecast.step_s,
-            forecast.p10_w.tobytes(), forecast.p50_w.tobytes(), forecast.p90_w.tobytes(),
-            round(day_correlation, 6), round(day_share, 6), round(lon_deg, 3))
-    return _cached(base, round(q, 6), forecast, day_correlation, day_share, lon_deg).copy()
-
-
-def _cached(base: tuple[object, ...], q: float, forecast: PowerForecast, rho: float, share: float,
-            lon: float) -> FloatArray:
-    key = (*base, q)
+    ``q`` is one level or one per slot (a calibrated level that depends on the horizon, see
+    ``solar/running_calibration.py``). The median too: summed, the slots' own medians fall short
+    of the median of the sum when the sun's distribution is skewed (a dull P50, a bright P90).
+    Over the Lyngby year the actual energy 3 to 48 h ahead was above that sum 62-74 % of the
+    time, not 50 %."""
+    base = _base_key(forecast, day_correlation, day_share, lon_deg)
+    q_key: object = round(float(q), 6) if np.ndim(q) == 0 else np.round(np.asarray(q, dtype=float), 6).tobytes()
+    key = (*base, q_key)
     hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
-    cum = _CUM.get(base)  # the P10 and the P50 of one forecast share their scenarios
-    if cum is None:
-        cum = np.cumsum(scenarios(forecast, rho, share, lon), axis=1)
+    if hit is None:
+        ranked = _ranked(base, forecast, day_correlation, day_share, lon_deg)
+        hit = _envelope_trajectory(ranked, q)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = hit
+    return hit.copy()
+
+
+def ranked_running_energy_w(forecast: PowerForecast, *, day_correlation: float, day_share: float,
+                            lon_deg: float) -> FloatArray:
+    """(scenarios, slots) running sums of the scenarios' power, each slot's column sorted: row
+    k is the k-th smallest running energy at that slot (W x slots; x step_s / 3600 for Wh).
+    The same array the envelopes are read from (shared, not copied: do not modify)."""
+    base = _base_key(forecast, day_correlation, day_share, lon_deg)
+    return _ranked(base, forecast, day_correlation, day_share, lon_deg)
+
+
+def _base_key(forecast: PowerForecast, rho: float, share: float, lon: float) -> tuple[object, ...]:
+    return (forecast.issued_at.timestamp(), forecast.start.timestamp(), forecast.step_s,
+            forecast.p10_w.tobytes(), forecast.p50_w.tobytes(), forecast.p90_w.tobytes(),
+            round(rho, 6), round(share, 6), round(lon, 3))
+
+
+def _ranked(base: tuple[object, ...], forecast: PowerForecast, rho: float, share: float,
+            lon: float) -> FloatArray:
+    ranked = _CUM.get(base)  # the P10 and the P50 of one forecast share their scenarios
+    if ranked is None:
+        ranked = np.sort(np.cumsum(scenarios(forecast, rho, share, lon), axis=1), axis=0)
         if len(_CUM) >= _CUM_SIZE:
             _CUM.pop(next(iter(_CUM)))
-        _CUM[base] = cum
-    k = int(np.floor(q * (cum.shape[0] - 1)))
-    envelope = np.partition(cum, k, axis=0)[k]  # the q-quantile (lower order statistic)
+        _CUM[base] = ranked
+    return ranked
+
+
+def _envelope_trajectory(ranked: FloatArray, q: float | FloatArray) -> FloatArray:
+    n, slots = ranked.shape
+    if slots == 0:
+        return np.zeros(0)
+    levels = np.broadcast_to(np.asarray(q, dtype=float), (slots,))
+    k = np.clip(np.floor(levels * (n - 1)).astype(int), 0, n - 1)
+    envelope = ranked[k, np.arange(slots)]  # the q-quantile (lower order statistic)
     envelope = np.maximum.accumulate(np.maximum(envelope, 0.0))
-    traj = np.diff(np.concatenate(([0.0], envelope)))
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = traj
-    return traj
+    return np.diff(np.concatenate(([0.0], envelope)))
 
 
 _CACHE: dict[tuple[object, ...], FloatArray] = {}
 _CACHE_SIZE = 8
-_CUM: dict[tuple[object, ...], FloatArray] = {}  # running energy per scenario, per forecast
+_CUM: dict[tuple[object, ...], FloatArray] = {}  # each forecast's ranked running energy
 _CUM_SIZE = 2
 
 
@@ -150,5 +174,6 @@ QUANTILE_LEVELS = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
 def planning_pv_w(forecast: PowerForecast, quantile: str, *, day_correlation: float, day_share: float,
                   lon_deg: float) -> FloatArray:
     """What the planner plans on for its admission quantile (see the module docstring)."""
-    return cumulative_quantile_w(forecast, QUANTILE_LEVELS[quantile], day_correlation=day_correlation,
-                                 day_share=day_share, lon_deg=lon_deg)
+    level = forecast.running_levels.get(quantile)
+    return cumulative_quantile_w(forecast, QUANTILE_LEVELS[quantile] if level is None else level,
+                                 day_correlation=day_correlation, day_share=day_share, lon_deg=lon_deg)
