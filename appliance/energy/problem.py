@@ -7,14 +7,14 @@ the greedy fallback (``greedy.py``), which therefore agree on every number they 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
 import numpy as np
 
 from appliance.config import SunboxConfig
-from appliance.energy.battery import BatteryModel, simulate
+from appliance.energy.battery import BatteryModel, BatteryRun, simulate
 from appliance.energy.horizon import Horizon, average_onto, build_horizon, forecast_end
 from appliance.energy.uncertainty import planning_pv_w
 from appliance.state import FloatArray, Job, JobKind, JobState, PowerForecast
@@ -129,19 +129,24 @@ def build_problem(
     # The essentials alone give the highest SoC path: where even it is under the reserve, the
     # battery belongs to the essentials (no job may run), and jobs must not deepen that dip.
     ess_run = simulate(battery, soc0, pv - essential, horizon.dt_h)
+    guard_wh, guard_unserved_w = _guard_path(horizon, forecast, quantile, battery, soc0, essential,
+                                             ess_run, config)
+    lift = ess_run.soc_wh - guard_wh  # >= 0: what the plan's sun adds to the guarded path
     keep_wh = min(
         battery.reserve_wh + battery.capacity_wh * pc.reserve_margin_pct / 100.0, battery.max_wh
     )
-    above = ess_run.soc_wh >= keep_wh
+    above = guard_wh >= keep_wh
     runnable = above & np.concatenate(([soc0 >= keep_wh], above[:-1]))
     dip_wh = np.where(above, np.nan, ess_run.soc_wh)
     # Under the reserve only the essentials draw; promised work done before may lower that dip,
     # but never so far that the critical services would lose power in this scenario.
     band_wh = battery.min_wh + battery.capacity_wh * pc.reserve_margin_pct / 100.0
-    ref = np.minimum(ess_run.soc_wh, keep_wh)
-    idle = np.where(ref > band_wh, ref - pc.deepen_share * (ref - band_wh), ref) - FLOOR_EPS_WH
+    ref = np.minimum(guard_wh, keep_wh)
+    top = battery.max_wh - FLOOR_EPS_WH
+    idle = np.minimum(
+        np.where(ref > band_wh, ref - pc.deepen_share * (ref - band_wh), ref) - FLOOR_EPS_WH + lift, top)
     floor = np.where(above, keep_wh - FLOOR_EPS_WH, idle)
-    strict = np.minimum(keep_wh, ess_run.soc_wh) - FLOOR_EPS_WH
+    strict = np.minimum(np.minimum(keep_wh, guard_wh) - FLOOR_EPS_WH + lift, top)
 
     planned: list[PlanJob] = []
     for job in live:
@@ -182,7 +187,7 @@ def build_problem(
         dip_wh=dip_wh,
         strict_floor_wh=strict,
         idle_floor_wh=idle,
-        essential_unserved_w=ess_run.unserved_w,
+        essential_unserved_w=guard_unserved_w,
         jobs=tuple(planned),
         critical=tuple(critical),
         heat_value=heat,
@@ -190,3 +195,25 @@ def build_problem(
         config=config,
         candidate_last=candidate_last,
     )
+
+
+def _guard_path(horizon: Horizon, forecast: PowerForecast, quantile: Quantile, battery: BatteryModel,
+                soc0_wh: float, essential_w: FloatArray, planned: BatteryRun,
+                config: SunboxConfig) -> tuple[FloatArray, FloatArray]:
+    """SoC and unserved power of the essentials-only path the critical services' night is
+    guarded on.
+
+    Work is planned and promised on the sun at the level the box's own record calibrated
+    (``PowerForecast.running_levels``); where that is bolder than the nominal quantile (a site
+    whose P10 proved too cautious), the essentials' night is still judged on the nominal sun:
+    more promises, never a thinner night for the file share. Where no job may run and where a
+    dip may be deepened is decided on the lower of the two paths, and those floors are carried
+    into the plan's sun by the gap between them (``lift``), so the plan keeps them in both."""
+    if forecast.running_levels.get(quantile) is None:
+        return planned.soc_wh, planned.unserved_w
+    pc = config.planner
+    nominal = average_onto(horizon, forecast, planning_pv_w(
+        replace(forecast, running_levels={}), quantile, day_correlation=pc.day_correlation,
+        day_share=pc.day_share, lon_deg=config.site.lon))
+    run = simulate(battery, soc0_wh, nominal - essential_w, horizon.dt_h)
+    return np.minimum(run.soc_wh, planned.soc_wh), np.maximum(run.unserved_w, planned.unserved_w)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ from appliance.solar.envelope import ScaleEnvelope
 from appliance.solar.pvsystem import Physics
 from appliance.solar.quantiles import ResidualQuantiles, sky_state
 from appliance.solar.recent import RecentSlots
+from appliance.solar.running_calibration import RunningCalibration
 from appliance.solar.timegrid import epoch_s
 from appliance.solar.weather_file import validate_weather_frame
 from appliance.solar.weather_inputs import pv_from_weather
@@ -112,6 +114,12 @@ class Forecaster:
         self.blend = SourceBlend(half_life_days=fc.learn_half_life_days)
         self.quantiles = ResidualQuantiles(half_life_days=fc.learn_half_life_days)
         self.recent = RecentSlots.empty(self.step_s)
+        self.running = RunningCalibration(
+            half_life_days=fc.learn_half_life_days,
+            day_correlation=config.planner.day_correlation,
+            day_share=config.planner.day_share,
+            lon_deg=config.site.lon,
+        )
         self.fingerprint = _fingerprint(config, self.step_s)
         self.spec = ChainSpec.of(self.site, self.array, self.physics, fc.cloud_model)
         self.restore_note = "new"
@@ -354,6 +362,8 @@ class Forecaster:
         Censored slots (possibly curtailed) are kept only when bright anyway: at least
         ``CENSORED_BRIGHT`` of the calibrated clear-sky power (a lower bound that high says the
         sky was clear enough); the others are dropped, since they say nothing about the sky."""
+        if self.config.forecast.running_calibration:
+            self.running.record(slots.astype(float) * self.step_s, means, censored, self.step_s)
         chunk = max(1, int(LEARN_CHUNK_S / self.step_s))
         if slots.size > 1:  # one pass of the PV chain for a long history, not one per day
             self.table().ensure(float(slots[0]) * self.step_s, float(slots[-1] + 1) * self.step_s)
@@ -532,7 +542,7 @@ class Forecaster:
         sources = self._sources(
             bool(has_nwp.any()), k_now is not None and horizon[0] <= self.nowcast_h
         )
-        return PowerForecast(
+        out = PowerForecast(
             issued_at=now,
             start=datetime.fromtimestamp(first * step, tz=UTC),
             step_s=int(step),
@@ -546,6 +556,10 @@ class Forecaster:
                 "mean_w": np.minimum(cal * k50, cap),  # expected value (P50 is the median)
             },
         )
+        if not self.config.forecast.running_calibration:
+            return out
+        self.running.issue(out)
+        return replace(out, running_levels=self.running.levels_for(out))
 
     def _persistence(self, now_s: float) -> tuple[float | None, float | None]:
         """Measured clear-sky index over the last hour and the last day (None: not known)."""
@@ -579,6 +593,7 @@ class Forecaster:
             "envelope": self.envelope.to_dict(),
             "blend": self.blend.to_dict(),
             "quantiles": self.quantiles.to_dict(),
+            "running": self.running.to_dict(),
             "recent": self.recent.to_dict(),
             "open": None
             if self._open_slot is None
@@ -618,6 +633,8 @@ class Forecaster:
             out.quantiles = ResidualQuantiles.from_dict(state["quantiles"])
             out.quantiles.half_life_days = config.forecast.learn_half_life_days
             out.recent = RecentSlots.from_dict(state["recent"], out.step_s)
+            if "running" in state:  # saved before the running calibration: it starts fresh
+                out.running.restore(state["running"])
             if state.get("open"):
                 slot, total, count = state["open"]
                 out._open_slot, out._open_sum, out._open_n = int(slot), float(total), int(count)

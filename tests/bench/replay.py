@@ -1,7 +1,7 @@
 """Benchmark and acceptance figures: a year of replay at 5-minute steps, three policies, two sites.
 
     python tests/bench/replay.py [--sites lyngby,miami] [--policies sunbox,perfect,threshold] [--days N]
-                                 [--feed]
+                                 [--feed] [--calibrated]
 
 Scenarios from field_data/replay (DTU Lyngby 2016 measured sky; pvlib's Miami TMY2), each with
 a job stream built from the real traces (PlanetLab VM-days, Azure LLM inference arrivals) and
@@ -14,6 +14,10 @@ when its link brings one. No archive of real forecasts exists for these years, s
 synthetic (appliance.solar.derived_files.nwp_like_feeds: the measured hourly clear-sky index,
 smoothed over hours and perturbed by AR(1) errors; Lyngby's is the shipped "good" backtest
 feed). Its acceptance figures are reported apart, under ``with_feed``.
+
+``--calibrated`` adds a run of the sunbox policy with ``forecast.running_calibration`` on (the
+planner reads the scenarios at the levels the box's own measurements calibrated; off by
+default). Its acceptance figures are reported under ``calibrated``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ config, weather, jobs = load(name)
 start = weather.index[0].to_pydatetime()
 span = (weather.index[-1].to_pydatetime() - start).total_seconds() / 86400.0
 feed = None
+if policy == "sunbox+calibrated":
+    policy = "sunbox"
+    config = config.model_copy(update={"forecast": config.forecast.model_copy(update={"running_calibration": True})})
 if policy == "sunbox+feed":
     policy = "sunbox"
     shipped = field_data_dir() / "solar" / "dtu_lyngby_2016_feed_good_1h.csv.gz"
@@ -86,15 +93,20 @@ def main() -> None:
     ap.add_argument("--policies", default="sunbox,perfect,threshold")
     ap.add_argument("--days", type=float, default=366.0)
     ap.add_argument("--feed", action="store_true", help="also run sunbox with a synthetic day-ahead feed")
+    ap.add_argument("--calibrated", action="store_true",
+                    help="also run sunbox with forecast.running_calibration on")
     a = ap.parse_args()
     report: dict[str, Any] = {}
     for site in a.sites.split(","):
-        policies = a.policies.split(",") + (["sunbox+feed"] if a.feed else [])
+        policies = (a.policies.split(",") + (["sunbox+feed"] if a.feed else [])
+                    + (["sunbox+calibrated"] if a.calibrated else []))
         runs = {pol: replay(site, pol, a.days) for pol in policies}
         report[site] = {"runs": runs, "acceptance": acceptance(runs)}
         if a.feed:
             with_feed = {**runs, "sunbox": runs["sunbox+feed"]}
             report[site]["with_feed"] = acceptance(with_feed)
+        if a.calibrated:
+            report[site]["calibrated"] = acceptance({**runs, "sunbox": runs["sunbox+calibrated"]})
     print(json.dumps(report, indent=2))
 
 
