@@ -283,7 +283,7 @@ class ForecastConfig(_Section):
     prior_clear_sky_index: float = Field(default=0.7, gt=0, le=1.2)
     learn_half_life_days: float = Field(default=60.0, ge=3, le=3650)
     # Check how often the measured energy falls under the planner's P10 and P50 of the running
-    # energy, and plan at the levels that make those claims true here (solar/running_calibration.py).
+    # energy, and plan at the levels that make those claims true here (energy/running_calibration.py).
     # Off by default: measured over replay years it adds on-time work where the sun is steady
     # (Miami +5 %, promise misses 0.32 -> 0.42 %) but lets more promises miss where it is not
     # (Lyngby +3 %, misses 0.79 -> 1.51 %). Turn it on for sites with a steady sun.

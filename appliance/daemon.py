@@ -30,7 +30,7 @@ from appliance.config import SunboxConfig
 from appliance.control.cycle import ControlCycle, pv_for_learning
 from appliance.control.heat_value import heat_value_per_kwh
 from appliance.devices.gateway import DeviceGateway
-from appliance.energy import RollingPlanner
+from appliance.energy import RollingPlanner, running_calibration
 from appliance.energy.kv import FORECAST_KEY, forecast_to_kv
 from appliance.energy.load_estimate import EssentialLoad
 from appliance.heat.ledger import HeatLedger
@@ -118,7 +118,8 @@ class Daemon:
         self.cycle = ControlCycle(config)
         self.runner = JobRunner(store, executor, clock)
         self.rolling = RollingPlanner(config)
-        self.forecaster: Forecaster = load_model(store, config, clock, chain=default_chain())
+        self.forecaster: Forecaster = load_model(store, config, clock, chain=default_chain(),
+                                                calibration=running_calibration.for_config(config))
         self.jobs = JobService(store, config, clock, self.data_dir, forecast_provider=self._forecast_now)
         self.essential = EssentialLoad.from_config(config)
         self.heat_ledger = HeatLedger(comfort_floor_c=config.heat.setpoint_c - config.heat.band_c)

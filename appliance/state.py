@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -161,6 +161,23 @@ class PowerForecast:
 
     def quantile(self, name: Literal["p10", "p50", "p90"]) -> FloatArray:
         return {"p10": self.p10_w, "p50": self.p50_w, "p90": self.p90_w}[name]
+
+
+class ForecastCalibration(Protocol):
+    """What the forecaster feeds and asks when the box calibrates its running-energy quantiles
+    (``energy/running_calibration.py``; handed in by whoever wires the box, so the forecast does
+    not depend on the planner's scenario model)."""
+
+    def issue(self, forecast: PowerForecast) -> bool: ...
+
+    def levels_for(self, forecast: PowerForecast) -> dict[str, FloatArray]: ...
+
+    def record(self, slot_start_s: FloatArray, mean_w: FloatArray, censored: np.ndarray | None,
+               step_s: float) -> None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
 
 
 # --------------------------------------------------------------------------- jobs

@@ -13,9 +13,9 @@ import appliance.energy.problem as problem_module
 from appliance.energy.admission import AdmissionContext, decide
 from appliance.energy.planner import plan_detailed
 from appliance.energy.problem import build_problem
+from appliance.energy.running_calibration import HORIZONS_H, RunningCalibration, for_config
 from appliance.energy.uncertainty import cumulative_quantile_w, planning_pv_w
 from appliance.solar.forecaster import Forecaster
-from appliance.solar.running_calibration import HORIZONS_H, RunningCalibration
 from appliance.state import Job, JobKind, JobState, PowerForecast
 from tests.conftest import make_config
 from tests.test_planner_lp import LOCAL_MIDNIGHT, deferrable, sunny_forecast
@@ -122,22 +122,25 @@ def test_per_slot_levels_equal_to_the_nominal_level_change_nothing() -> None:
 
 def test_the_forecaster_keeps_what_it_learned_across_a_restart() -> None:
     config = make_config(array={"dc_kw": 3.0, "inverter_ac_kw": 4.0}, forecast={"running_calibration": True})
-    fc = Forecaster(config)
+    fc = Forecaster(config, calibration=for_config(config))
+    assert fc.running is not None
     _run(fc.running, P50_W, days=3)
     state = fc.to_state()
-    again = Forecaster.from_state(config, state)
-    assert again.restore_note == "restored"
+    again = Forecaster.from_state(config, state, calibration=for_config(config))
+    assert again.restore_note == "restored" and again.running is not None
     np.testing.assert_allclose(again.running.under, fc.running.under, atol=1e-6)
     np.testing.assert_array_equal(again.running.scores, fc.running.scores)
     old = {k: v for k, v in state.items() if k != "running"}  # saved before this existed
-    assert Forecaster.from_state(config, old).running.scores.sum() == 0
+    fresh = Forecaster.from_state(config, old, calibration=for_config(config)).running
+    assert isinstance(fresh, RunningCalibration) and fresh.scores.sum() == 0
     broken = {**state, "running": {**state["running"], "scores": [-1] * len(HORIZONS_H)}}
-    assert "unreadable" in Forecaster.from_state(config, broken).restore_note
+    assert "unreadable" in Forecaster.from_state(config, broken, calibration=for_config(config)).restore_note
     # a forecast from a forecaster with scores carries the calibrated levels
     out = again.forecast(START + timedelta(days=3, hours=12), hours=48, step_min=15)
     assert set(out.running_levels) == {"p10", "p50"}
     assert out.running_levels["p10"][0] > 0.1
     off = make_config(array={"dc_kw": 3.0, "inverter_ac_kw": 4.0}, forecast={"running_calibration": False})
+    assert for_config(off) is None
     assert Forecaster.from_state(off, state).forecast(START, hours=48, step_min=15).running_levels == {}
 
 

@@ -108,7 +108,7 @@ def cumulative_quantile_w(forecast: PowerForecast, q: float | FloatArray, *, day
     """PV per slot whose running sum is the q-quantile of the running energy over scenarios.
 
     ``q`` is one level or one per slot (a calibrated level that depends on the horizon, see
-    ``solar/running_calibration.py``). The median too: summed, the slots' own medians fall short
+    ``energy/running_calibration.py``). The median too: summed, the slots' own medians fall short
     of the median of the sum when the sun's distribution is skewed (a dull P50, a bright P90).
     Over the Lyngby year the actual energy 3 to 48 h ahead was above that sum 62-74 % of the
     time, not 50 %."""

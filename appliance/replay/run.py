@@ -24,7 +24,7 @@ from appliance.clock import ManualClock, floor_time
 from appliance.config import SunboxConfig
 from appliance.control.cycle import ControlCycle, Policy, learning_sample
 from appliance.control.heat_value import heat_value_per_kwh
-from appliance.energy import AdmissionContext, RollingPlanner, decide
+from appliance.energy import AdmissionContext, RollingPlanner, decide, running_calibration
 from appliance.energy.load_estimate import EssentialLoad
 from appliance.heat.ledger import HeatLedger
 from appliance.heat.schedule import ComfortSchedule
@@ -93,7 +93,8 @@ class Replay:
         self.rolling = RollingPlanner(config)
         self.forecaster: Forecaster | None = None
         if options.policy == "sunbox":
-            self.forecaster = Forecaster(config, self.clock)
+            self.forecaster = Forecaster(config, self.clock,
+                                         calibration=running_calibration.for_config(config))
             self.forecaster.precompute(self.clock.now(), self.end + horizon)
             if forecast_weather is not None:
                 self.forecaster.set_weather(forecast_weather)

@@ -48,11 +48,10 @@ from appliance.solar.envelope import ScaleEnvelope
 from appliance.solar.pvsystem import Physics
 from appliance.solar.quantiles import ResidualQuantiles, sky_state
 from appliance.solar.recent import RecentSlots
-from appliance.solar.running_calibration import RunningCalibration
 from appliance.solar.timegrid import epoch_s
 from appliance.solar.weather_file import validate_weather_frame
 from appliance.solar.weather_inputs import pv_from_weather
-from appliance.state import FloatArray, PowerForecast
+from appliance.state import FloatArray, ForecastCalibration, PowerForecast
 
 if TYPE_CHECKING:
     from appliance.store import Store
@@ -96,6 +95,7 @@ class Forecaster:
         *,
         extend_ahead_s: float = EXTEND_AHEAD_S,
         chain: PVChain | None = None,
+        calibration: ForecastCalibration | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -114,12 +114,8 @@ class Forecaster:
         self.blend = SourceBlend(half_life_days=fc.learn_half_life_days)
         self.quantiles = ResidualQuantiles(half_life_days=fc.learn_half_life_days)
         self.recent = RecentSlots.empty(self.step_s)
-        self.running = RunningCalibration(
-            half_life_days=fc.learn_half_life_days,
-            day_correlation=config.planner.day_correlation,
-            day_share=config.planner.day_share,
-            lon_deg=config.site.lon,
-        )
+        # the running-energy calibration, when the box runs one (``forecast.running_calibration``)
+        self.running = calibration
         self.fingerprint = _fingerprint(config, self.step_s)
         self.spec = ChainSpec.of(self.site, self.array, self.physics, fc.cloud_model)
         self.restore_note = "new"
@@ -362,7 +358,7 @@ class Forecaster:
         Censored slots (possibly curtailed) are kept only when bright anyway: at least
         ``CENSORED_BRIGHT`` of the calibrated clear-sky power (a lower bound that high says the
         sky was clear enough); the others are dropped, since they say nothing about the sky."""
-        if self.config.forecast.running_calibration:
+        if self.running is not None:
             self.running.record(slots.astype(float) * self.step_s, means, censored, self.step_s)
         chunk = max(1, int(LEARN_CHUNK_S / self.step_s))
         if slots.size > 1:  # one pass of the PV chain for a long history, not one per day
@@ -556,7 +552,7 @@ class Forecaster:
                 "mean_w": np.minimum(cal * k50, cap),  # expected value (P50 is the median)
             },
         )
-        if not self.config.forecast.running_calibration:
+        if self.running is None:
             return out
         self.running.issue(out)
         return replace(out, running_levels=self.running.levels_for(out))
@@ -593,7 +589,7 @@ class Forecaster:
             "envelope": self.envelope.to_dict(),
             "blend": self.blend.to_dict(),
             "quantiles": self.quantiles.to_dict(),
-            "running": self.running.to_dict(),
+            "running": None if self.running is None else self.running.to_dict(),
             "recent": self.recent.to_dict(),
             "open": None
             if self._open_slot is None
@@ -612,10 +608,11 @@ class Forecaster:
         *,
         extend_ahead_s: float = EXTEND_AHEAD_S,
         chain: PVChain | None = None,
+        calibration: ForecastCalibration | None = None,
     ) -> Forecaster:
         """A forecaster with saved learning; a state from another array/site starts fresh
         (``restore_note`` says why)."""
-        out = cls(config, clock, extend_ahead_s=extend_ahead_s, chain=chain)
+        out = cls(config, clock, extend_ahead_s=extend_ahead_s, chain=chain, calibration=calibration)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             out.restore_note = "saved state has an unknown version; starting fresh"
             return out
@@ -633,7 +630,7 @@ class Forecaster:
             out.quantiles = ResidualQuantiles.from_dict(state["quantiles"])
             out.quantiles.half_life_days = config.forecast.learn_half_life_days
             out.recent = RecentSlots.from_dict(state["recent"], out.step_s)
-            if "running" in state:  # saved before the running calibration: it starts fresh
+            if out.running is not None and state.get("running"):  # else it starts fresh
                 out.running.restore(state["running"])
             if state.get("open"):
                 slot, total, count = state["open"]
@@ -643,7 +640,7 @@ class Forecaster:
             out._last_learn_s = None if last is None else float(last)
             out.slots_learned = int(state.get("slots_learned", 0))
         except (KeyError, TypeError, ValueError) as exc:
-            fresh = cls(config, clock, extend_ahead_s=extend_ahead_s, chain=chain)
+            fresh = cls(config, clock, extend_ahead_s=extend_ahead_s, chain=chain, calibration=calibration)
             fresh.restore_note = f"saved state unreadable ({exc}); starting fresh"
             return fresh
         out.restore_note = "restored"
@@ -662,6 +659,7 @@ def load_model(
     *,
     extend_ahead_s: float = EXTEND_AHEAD_S,
     chain: PVChain | None = None,
+    calibration: ForecastCalibration | None = None,
 ) -> Forecaster:
     """The forecaster as saved in the store, or a fresh one (see ``restore_note``).
 
@@ -670,5 +668,6 @@ def load_model(
     """
     row = store.get_kv(KV_KEY)
     if row is None:
-        return Forecaster(config, clock, extend_ahead_s=extend_ahead_s, chain=chain)
-    return Forecaster.from_state(config, row[0], clock, extend_ahead_s=extend_ahead_s, chain=chain)
+        return Forecaster(config, clock, extend_ahead_s=extend_ahead_s, chain=chain, calibration=calibration)
+    return Forecaster.from_state(config, row[0], clock, extend_ahead_s=extend_ahead_s, chain=chain,
+                                 calibration=calibration)

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from appliance.config import SunboxConfig
 from appliance.energy.uncertainty import QUANTILE_LEVELS, ranked_running_energy_w
 from appliance.state import FloatArray, PowerForecast
 
@@ -231,3 +232,12 @@ class RunningCalibration:
             raise ValueError("running calibration histograms hold negative weights")
         self.under, self.curtailed, self.scores = under, curtailed, scores
         self._levels = None
+
+
+def for_config(config: SunboxConfig) -> RunningCalibration | None:
+    """The calibration the forecaster is handed when ``forecast.running_calibration`` is on."""
+    if not config.forecast.running_calibration:
+        return None
+    return RunningCalibration(half_life_days=config.forecast.learn_half_life_days,
+                              day_correlation=config.planner.day_correlation,
+                              day_share=config.planner.day_share, lon_deg=config.site.lon)
