@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -128,3 +129,45 @@ def test_store_shared_by_threads(tmp_path: Path) -> None:
     assert not errors
     assert s.telemetry.count() == 800
     assert s.get_kv("k3") is not None and s.get_kv("k3")[0] == {"i": 199}  # type: ignore[index]
+
+
+def test_memory_jobs_list_like_the_jobs_table(tmp_path: Path) -> None:
+    """Replay's in-memory jobs table answers as the SQLite one does, newest first, as jobs move
+    between states; its lists are kept between saves but follow every move, and ``get``
+    hands out a copy the caller may change without changing the table."""
+    from appliance.store.jobs import MemoryJobs
+
+    disk, mem = Store.open_dir(tmp_path).jobs, MemoryJobs()
+    jobs = [Job(id=f"j{i}", name=f"n{i}", kind=JobKind.DEFERRABLE if i % 3 else JobKind.SPONGE,
+                power_w=100.0, energy_wh=200.0, deadline=T0 + timedelta(hours=9),
+                submitted_at=T0 + timedelta(minutes=(7 * i) % 11)) for i in range(9)]
+    moves = [(0, JobState.ADMITTED), (4, JobState.RUNNING), (0, JobState.RUNNING), (2, JobState.DONE),
+             (4, JobState.SUSPENDED), (7, JobState.REJECTED), (0, JobState.MISSED), (5, JobState.ADMITTED)]
+    asks: list[list[JobState] | None] = [None, [JobState.PENDING], [JobState.RUNNING, JobState.SUSPENDED],
+                                         [JobState.DONE, JobState.MISSED, JobState.REJECTED]]
+
+    def same() -> None:
+        for states in asks:
+            for limit in (3, 500):
+                assert [j.id for j in mem.list(states, limit)] == [j.id for j in disk.list(states, limit)]
+        assert [j.id for j in mem.active()] == [j.id for j in disk.active()]
+
+    for job in jobs:
+        disk.save(job)
+        mem.save(job)
+        same()
+    assert [j.id for j in mem.list(limit=3)] == ["j3", "j6", "j1"]  # submitted at +10, +9, +7 min
+    for i, state in moves:
+        moved = replace(jobs[i], state=state, energy_used_wh=50.0)
+        disk.save(moved)
+        mem.save(moved)
+        same()
+        assert mem.get(jobs[i].id).state is state  # type: ignore[union-attr]
+    copy = mem.get("j4")
+    assert copy is not None
+    copy.energy_used_wh = 999.0
+    assert mem.get("j4").energy_used_wh == 50.0  # type: ignore[union-attr]
+    listed = mem.list([JobState.SUSPENDED])[0]
+    mem.save(replace(listed, state=JobState.RUNNING))
+    assert listed.state is JobState.SUSPENDED  # a listed row is not changed by a later save
+    assert [j.id for j in mem.list([JobState.SUSPENDED])] == []

@@ -34,6 +34,7 @@ NO_SUN_W = 50.0
 DISCHARGING_W = -50.0  # battery power under this: the battery is feeding loads, not full
 URGENT_SLACK_S = 3600.0  # deferrable jobs this close to needing all remaining time are not shed
 SPARE_TURN_PCT = 0.05  # per plan slot: the SoC path falls (night) or rises (sun) by more
+_KIND_RANK = {JobKind.CRITICAL: 0, JobKind.DEFERRABLE: 1, JobKind.SPONGE: 2}  # shed last first
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,13 @@ class ShedRules:
         dev = view.pv_w - planned_pv
         tol = max(50.0, 0.1 * planned_pv)
         planned_soc = float(plan.soc_pct[k - 1] if k > 0 else plan.soc_pct[0])
+        # a full battery covers a passing cloud: the work it started keeps running until the
+        # latch lets go (without this, SoC around the plan's 100 % - 1 switched it every cycle)
+        less = dev < -tol and view.soc_pct < planned_soc - 1.0 and not self.battery_full
+        full = self.battery_full
+        surplus = not less and dev > tol and self._battery_taking_all(view)
+        if not (less or full or surplus):
+            return  # the sun is as planned: nothing to rank (most cycles, and dozens of sponges)
         sponges = sorted(
             (j for j in jobs if j.kind is JobKind.SPONGE), key=lambda j: (j.value, j.id)
         )
@@ -192,9 +200,7 @@ class ShedRules:
             (j for j in jobs if j.kind is JobKind.DEFERRABLE),
             key=lambda j: (not j.best_effort, -slack[j.id], j.id),
         )
-        # a full battery covers a passing cloud: the work it started keeps running until the
-        # latch lets go (without this, SoC around the plan's 100 % - 1 switched it every cycle)
-        if dev < -tol and view.soc_pct < planned_soc - 1.0 and not self.battery_full:
+        if less:
             short = -dev
             for job in sponges + [j for j in deferrable if j.best_effort or slack[j.id] > URGENT_SLACK_S]:
                 want = wants[job.id]
@@ -212,8 +218,6 @@ class ShedRules:
                         True, power - cut, f"less sun than planned ({-dev:.0f} W short): capped"
                     )
             return
-        full = self.battery_full
-        surplus = dev > tol and self._battery_taking_all(view)
         if full or surplus:
             # sun the battery cannot take goes to work with a deadline first (least slack first:
             # what runs now is not needed later, and unpromised work has no other sun), then to
@@ -257,7 +261,7 @@ class ShedRules:
         rank = sorted(
             jobs,
             key=lambda j: (
-                {JobKind.CRITICAL: 0, JobKind.DEFERRABLE: 1, JobKind.SPONGE: 2}[j.kind] + 0.5 * j.best_effort
+                _KIND_RANK[j.kind] + 0.5 * j.best_effort
                 + 1.6 * (j.kind is JobKind.DEFERRABLE and slack[j.id] < 0.0),
                 slack[j.id] if j.kind is JobKind.DEFERRABLE else -j.value,
                 j.id,
@@ -287,15 +291,17 @@ class ShedRules:
         for job in jobs:
             want = wants[job.id]
             running = job.state is JobState.RUNNING
+            if running == want.on:  # as wanted: at most a new cap
+                if running and _cap_changed(job.cap_w, want.cap_w, pc.cap_step_w):
+                    caps.append(JobCommand(job.id, "cap", want.reason, cap_w=want.cap_w))
+                continue
             since = self.last_switch.get(job.id)
             held_s = None if since is None else (view.now - since).total_seconds()
-            if running and not want.on:
+            if running:  # wanted off
                 if not want.forced and held_s is not None and held_s < pc.min_on_s:
                     continue
                 offs.append(JobCommand(job.id, "suspend", want.reason))
-                self.last_switch[job.id] = view.now
-                continue
-            if not running and want.on:
+            else:  # wanted on
                 if not want.forced and held_s is not None and held_s < pc.min_off_s:
                     continue
                 action: JobAction = (
@@ -304,10 +310,7 @@ class ShedRules:
                     else "resume"
                 )
                 ons.append(JobCommand(job.id, action, want.reason, cap_w=want.cap_w))
-                self.last_switch[job.id] = view.now
-                continue
-            if running and _cap_changed(job.cap_w, want.cap_w, pc.cap_step_w):
-                caps.append(JobCommand(job.id, "cap", want.reason, cap_w=want.cap_w))
+            self.last_switch[job.id] = view.now
         return offs + caps + ons
 
 

@@ -132,35 +132,51 @@ class MemoryJobs:
     """The jobs table's interface over dicts, for replay: a simulated year touches jobs millions
     of times, and replay owns its jobs alone, so nothing needs to reach a disk.
 
-    Jobs are copied in and out (callers never share a mutable Job with the table) and indexed
-    by state, so asking for the few active jobs does not walk the thousands already finished.
+    Jobs are copied in (a saved Job is never the caller's object) and ``get`` copies out, so
+    the copy a caller changes in place (the runner's energy accounting) is its own. ``list``
+    hands out the table's rows themselves, to be read only: a year of replay lists the active
+    jobs (in Lyngby's winter, dozens of waiting sponges) three times a control cycle, and a
+    save replaces a row rather than changing it, so a listed Job stays as it was when listed.
+    Rows are indexed by state, and the newest-first order of a set of states is kept until a
+    job joins or leaves it, so asking for the few active jobs walks neither the thousands
+    already finished nor a sort.
     """
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._by_state: dict[JobState, dict[str, None]] = {s: {} for s in JobState}
         self._order: dict[str, tuple[float, int]] = {}  # newest first: submitted, then saved
+        self._sorted: dict[tuple[JobState, ...], builtins.list[str]] = {}  # ids, newest first
         self._seq = 0
 
     def save(self, job: Job) -> None:
         self._seq += 1
         old = self._jobs.get(job.id)
-        if old is not None:
-            self._by_state[old.state].pop(job.id, None)
         at = job.submitted_at.timestamp() if job.submitted_at else 0.0
         first = self._order.get(job.id)
-        self._order[job.id] = (at, first[1] if first is not None else self._seq)
+        order = (at, first[1] if first is not None else self._seq)
+        if old is None or old.state is not job.state or first != order:
+            self._sorted.clear()  # a job joined or left a state, or moved in the order
+            if old is not None:
+                self._by_state[old.state].pop(job.id, None)
+            self._by_state[job.state][job.id] = None
+        self._order[job.id] = order
         self._jobs[job.id] = _clone(job)
-        self._by_state[job.state][job.id] = None
 
     def get(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
         return None if job is None else _clone(job)
 
     def list(self, states: builtins.list[JobState] | None = None, limit: int = 500) -> builtins.list[Job]:
-        ids = [i for s in states for i in self._by_state[s]] if states else builtins.list(self._jobs)
-        ids.sort(key=self._order.__getitem__, reverse=True)
-        return [_clone(self._jobs[i]) for i in ids[:limit]]
+        """Newest first; the Jobs are the table's own rows: read them, never change them."""
+        key = tuple(states) if states else tuple(JobState)
+        ids = self._sorted.get(key)
+        if ids is None:
+            ids = [i for s in key for i in self._by_state[s]]
+            ids.sort(key=self._order.__getitem__, reverse=True)
+            self._sorted[key] = ids
+        jobs = self._jobs
+        return [jobs[i] for i in ids[:limit]]
 
     def active(self) -> builtins.list[Job]:
         return self.list([JobState.PENDING, JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED], 10_000)
