@@ -47,12 +47,17 @@ class ControlView:
     battery_power_w: float | None = None  # positive = charging
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Want:
     on: bool
     cap_w: float | None
     reason: str
     forced: bool = False  # safety: ignores minimum on/off times
+
+
+_ALWAYS_ON = _Want(True, None, "critical service: always on")
+_WAITING = _Want(False, None, "plan: waiting for its slot")
+_NO_DEADLINE = float("inf")
 
 
 def slack_s(job: Job, now: datetime) -> float:
@@ -77,8 +82,13 @@ class ShedRules:
         self._update_latches(view.soc_pct)
         self._update_full(view)
         k = plan.slot_index(view.now) if plan is not None else None
-        slack = {j.id: slack_s(j, view.now) for j in active}  # read many times below
-        wants = {j.id: self._target(view, j, plan, k, slack[j.id]) for j in active}
+        now = view.now
+        # read many times below; only deferrable work has slack (dozens of waiting sponges in a
+        # northern winter are asked every cycle)
+        slack = {j.id: slack_s(j, now) if j.kind is JobKind.DEFERRABLE else _NO_DEADLINE for j in active}
+        held = self._held_off(view) if self.below_reserve else None
+        wants = {j.id: held if held is not None and j.kind is not JobKind.CRITICAL
+                 else self._target(view, j, plan, k, slack[j.id]) for j in active}
         if plan is not None and not self.below_reserve:
             self._correct_deviation(view, active, plan, wants, k, slack)
         self._fit_node(view, active, wants, slack)
@@ -96,25 +106,29 @@ class ShedRules:
         elif soc >= bat.soc_min_pct + margin:
             self.battery_empty = False
 
+    def _held_off(self, view: ControlView) -> _Want:
+        """Under the reserve (latched): what every non-critical job is told, forced."""
+        bat, soc = self.config.battery, view.soc_pct
+        if soc <= bat.reserve_pct:
+            why = (
+                f"battery at reserve ({soc:.0f} % ≤ {bat.reserve_pct:.0f} %): "
+                "only critical services run"
+            )
+        else:
+            resume = bat.reserve_pct + self.config.planner.resume_margin_pct
+            why = f"battery recovering ({soc:.0f} %): work resumes at {resume:.0f} %"
+        return _Want(False, None, why, True)
+
     def _target(self, view: ControlView, job: Job, plan: Plan | None, k: int | None, slack: float) -> _Want:
-        bat = self.config.battery
-        soc = view.soc_pct
         if job.kind is JobKind.CRITICAL:
             if self.battery_empty:
+                bat = self.config.battery
                 return _Want(
-                    False, None, f"battery empty ({soc:.0f} % ≤ {bat.soc_min_pct:.0f} %)", True
+                    False, None, f"battery empty ({view.soc_pct:.0f} % ≤ {bat.soc_min_pct:.0f} %)", True
                 )
-            return _Want(True, None, "critical service: always on")
+            return _ALWAYS_ON
         if self.below_reserve:
-            if soc <= bat.reserve_pct:
-                why = (
-                    f"battery at reserve ({soc:.0f} % ≤ {bat.reserve_pct:.0f} %): "
-                    "only critical services run"
-                )
-            else:
-                resume = bat.reserve_pct + self.config.planner.resume_margin_pct
-                why = f"battery recovering ({soc:.0f} %): work resumes at {resume:.0f} %"
-            return _Want(False, None, why, True)
+            return self._held_off(view)
         planned = _planned_w(plan, job.id, k)
         if planned is None:
             if job.kind is JobKind.SPONGE and self.battery_topped:
@@ -139,7 +153,7 @@ class ShedRules:
             # what it still needs: the plan may have given up on it to keep them up all night.
             return _Want(True, None, "deadline needs it now")
         if planned < MIN_PLANNED_W:
-            return _Want(False, None, "plan: waiting for its slot")
+            return _WAITING
         cap = planned if planned < 0.95 * job.power_w else None
         return _Want(True, cap, f"plan: {planned:.0f} W now")
 

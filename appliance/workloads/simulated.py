@@ -36,12 +36,14 @@ class SimulatedExecutor:
         self.clock = clock
         self._jobs: dict[str, _Sim] = {}
         self._last = clock.now()
+        self._node_w: float | None = None  # the jobs' summed draw until one of them changes
 
     def known(self, job_id: str) -> bool:
         return job_id in self._jobs
 
     def start(self, job: Job) -> None:
         self.advance()
+        self._node_w = None
         self._jobs[job.id] = _Sim(
             job.id, job.power_w, job.energy_wh, job.energy_used_wh, cap_w=job.cap_w
         )
@@ -57,24 +59,28 @@ class SimulatedExecutor:
         sim = self._get(job_id)
         sim.suspended = True
         sim.quiet = False
+        self._node_w = None
 
     def resume(self, job_id: str) -> None:
         self.advance()
         sim = self._get(job_id)
         sim.suspended = False
         sim.quiet = False
+        self._node_w = None
 
     def cap(self, job_id: str, cap_w: float | None) -> None:
         self.advance()
         sim = self._get(job_id)
         sim.cap_w = cap_w
         sim.quiet = False
+        self._node_w = None
 
     def stop(self, job_id: str) -> None:
         self.advance()
         sim = self._get(job_id)
         sim.stopped = True
         sim.quiet = False
+        self._node_w = None
 
     def job_power_w(self, job_id: str) -> float:
         """What one job draws right now (0 when unknown, suspended or done)."""
@@ -82,8 +88,11 @@ class SimulatedExecutor:
         return 0.0 if sim is None else sim.draw_w
 
     def node_power_w(self) -> float:
-        """Power above idle the running jobs draw right now (for the plant simulation)."""
-        return sum(s.draw_w for s in self._jobs.values())
+        """Power above idle the running jobs draw right now (for the plant simulation); asked
+        several times a cycle over dozens of waiting jobs, so kept until a job changes."""
+        if self._node_w is None:
+            self._node_w = sum(s.draw_w for s in self._jobs.values())
+        return self._node_w
 
     def advance(self) -> float:
         """Integrate work up to the clock's now; returns the energy used in the interval."""
@@ -106,6 +115,7 @@ class SimulatedExecutor:
                 and not sim.finished
             ):
                 sim.finished = True
+                self._node_w = None
                 sim.finished_at = last + timedelta(hours=e / draw_w) if draw_w > 0 else last
         return total
 
@@ -130,4 +140,5 @@ class SimulatedExecutor:
             )
         for job_id in [j for j, s in self._jobs.items() if s.finished or s.stopped]:
             del self._jobs[job_id]
+            self._node_w = None
         return out
