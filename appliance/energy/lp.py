@@ -34,11 +34,11 @@ but not for a sponge or for energy kept in the battery: see ``_best_effort_penal
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import highspy
 import numpy as np
-from scipy import sparse
 
 from appliance.energy.problem import PlanJob, PlanningProblem
 from appliance.energy.solution import Solution
@@ -70,31 +70,50 @@ class LPFailed(Exception):
     """The solver gave no usable answer (time limit, numerical trouble)."""
 
 
+_LOCAL = threading.local()
+
+
+def _highs() -> highspy.Highs:
+    """This thread's solver, emptied: making a Highs and freeing it after the solve cost 0.1 ms
+    a plan (a tenth of the solve on the replay's 66-slot grid); a cleared one solves the same
+    model to the same bits (replay JSON identical). One model per thread at a time."""
+    h: highspy.Highs | None = getattr(_LOCAL, "highs", None)
+    if h is None:
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        _LOCAL.highs = h
+    else:
+        h.clearModel()
+    return h
+
+
 class HighsModel:
     """min cost·x s.t. row_lo <= A x <= row_hi, lb <= x <= ub, with HiGHS through highspy.
 
     highspy directly, not scipy's wrapper: the model goes in as arrays, and a year of replay
     (about ten thousand plans) spends its time solving rather than converting. Bounds can be
-    changed and the model solved again from the last basis (the run-up relaxation)."""
+    changed and the model solved again from the last basis (the run-up relaxation). The
+    thread's one solver (``_highs``): a new HighsModel in the thread ends the last one."""
 
-    def __init__(self, cost: np.ndarray, a: sparse.spmatrix, row_lo: np.ndarray, row_hi: np.ndarray,
+    def __init__(self, cost: np.ndarray, a: _Csc, row_lo: np.ndarray, row_hi: np.ndarray,
                  lb: np.ndarray, ub: np.ndarray, time_limit_s: float) -> None:
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("time_limit", float(time_limit_s))
+        h = _highs()
+        # HiGHS holds its time limit against the run time the object has summed over all its
+        # runs: from here, this model's runs (its relaxed re-solves too) get the limit, as a
+        # fresh Highs would give them
+        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit_s))
         # presolve costs more than it saves on these small, well-scaled LPs (measured: 2.5 ms vs
         # 4.1 ms for 10 jobs on the 66-slot grid, same optimum)
         h.setOptionValue("presolve", "off")
         # the arrays straight into HiGHS: filling a HighsLp field by field took 0.6 ms a model,
         # this 0.1 ms (a 10-job, 192-slot model); replay builds one every few minutes of its year
-        csc = sparse.csc_matrix(a)
         n_col = int(cost.shape[0])
         status = h.passModel(
-            n_col, int(csc.shape[0]), int(csc.nnz), int(highspy.MatrixFormat.kColwise),
+            n_col, a.n_rows, int(a.indices.shape[0]), int(highspy.MatrixFormat.kColwise),
             int(highspy.ObjSense.kMinimize), 0.0,
             np.asarray(cost, dtype=float), np.asarray(lb, dtype=float), np.asarray(ub, dtype=float),
             np.asarray(row_lo, dtype=float), np.asarray(row_hi, dtype=float),
-            csc.indptr.astype(np.int32), csc.indices.astype(np.int32), csc.data.astype(float),
+            a.indptr, a.indices, a.data,
             np.zeros(n_col, dtype=np.int32))  # integrality: every column continuous
         if status == highspy.HighsStatus.kError:
             raise LPFailed(f"HiGHS: the model was refused ({status})")
@@ -128,18 +147,24 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
 
     jobs = problem.jobs
     blocks = _column_blocks(problem)
-    block_of = {i: b for b, blk in enumerate(blocks) for i in blk.members}
-    x_off = np.cumsum([0] + [len(blk.slots) for blk in blocks])
+    sizes = [len(blk.slots) for blk in blocks]
+    x_off = np.cumsum([0] + sizes)
     n_x = int(x_off[-1])
     deferrable = [
         i for i, j in enumerate(jobs) if j.kind is JobKind.DEFERRABLE and j.remaining_wh is not None
     ]
+    n_def = len(deferrable)
     base = 5 * T
     m_base = base + n_x
-    deep = m_base + len(deferrable)  # how far admitted work deepens the essentials' dip (Wh)
+    deep = m_base + n_def  # how far admitted work deepens the essentials' dip (Wh)
     n_var = deep + 1
     dips = np.flatnonzero(~np.isnan(problem.dip_wh))
     C, D, U, S, E = (k * T for k in range(5))
+    # the power columns, one per block and slot where it may draw, block by block
+    slot_of = np.concatenate([blk.slots for blk in blocks]) if n_x else np.zeros(0, dtype=np.int64)
+    firsts = [jobs[blk.members[0]] for blk in blocks]
+    sponge_x = np.repeat(np.array([blk.sponge for blk in blocks], dtype=bool), sizes)
+    dt_x = dt[slot_of]
 
     # ---- objective
     cost = np.zeros(n_var)
@@ -163,16 +188,15 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     floor_pen = min((p for i, p in own_pen.items() if not jobs[i].candidate),
                     default=pc.miss_penalty_per_kwh)
     cost[deep] = pc.deepen_penalty_per_kwh * kwh
-    for b, blk in enumerate(blocks):
-        job, slots = jobs[blk.members[0]], blk.slots
-        sl = slice(base + x_off[b], base + x_off[b + 1])
-        per_kwh = problem.heat_value[slots].copy()
-        if blk.sponge:
-            per_kwh += pc.sponge_value_per_kwh * job.value
-        else:  # best-effort work leans early only within its tier (see _best_effort_penalties)
-            per_kwh -= EARLY_PER_KWH_H * (BEST_EFFORT_EARLY_SHARE if job.best_effort else 1.0) * mid_h[slots]
-        per_kwh += SUNNY_PER_KWH * sunny[slots]
-        cost[sl] = -per_kwh * dt[slots] * kwh
+    # per kWh: the heat, plus the sponges' value, or minus the lean to early slots (best-effort
+    # work leans early only within its tier, see _best_effort_penalties); all blocks at once
+    heat_x = problem.heat_value[slot_of]
+    soak_x = np.repeat([pc.sponge_value_per_kwh * job.value for job in firsts], sizes)
+    lean_x = np.repeat([EARLY_PER_KWH_H * (BEST_EFFORT_EARLY_SHARE if job.best_effort else 1.0)
+                        for job in firsts], sizes)
+    per_kwh = np.where(sponge_x, heat_x + soak_x, heat_x - lean_x * mid_h[slot_of])
+    per_kwh += SUNNY_PER_KWH * sunny[slot_of]
+    cost[base:m_base] = -per_kwh * dt_x * kwh
     be_pen = _best_effort_penalties(problem, {i: own_pen[i] for i in deferrable if jobs[i].best_effort})
     for k, i in enumerate(deferrable):
         pen = own_pen[i]
@@ -185,6 +209,7 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         cost[m_base + k] = pen * kwh
 
     # ---- bounds
+    remaining = np.array([jobs[i].remaining_wh for i in deferrable], dtype=float)
     lb = np.zeros(n_var)
     ub = np.empty(n_var)
     ub[C : C + T] = bat.charge_max_w
@@ -193,61 +218,40 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     lb[S : S + T] = problem.floor_wh
     ub[S : S + T] = np.maximum(bat.max_wh, problem.floor_wh)
     ub[E : E + T] = problem.essential_w
-    for b, blk in enumerate(blocks):
-        ub[base + x_off[b] : base + x_off[b + 1]] = blk.max_w
-    for k, i in enumerate(deferrable):
-        ub[m_base + k] = jobs[i].remaining_wh
+    if n_x:
+        ub[base:m_base] = np.concatenate([blk.max_w for blk in blocks])
+    ub[m_base:deep] = remaining
     ub[deep] = bat.capacity_wh
 
-    # ---- constraints (COO triplets)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    t_idx = np.arange(T)
-
-    def add(r: np.ndarray, c: np.ndarray, v: np.ndarray | float) -> None:
-        rows.append(np.asarray(r, dtype=np.int64))
-        cols.append(np.asarray(c, dtype=np.int64))
-        vals.append(np.broadcast_to(np.asarray(v, dtype=float), np.shape(r)).astype(float))
-
-    # balance rows 0..T-1
-    add(t_idx, D + t_idx, 1.0)
-    add(t_idx, C + t_idx, -1.0)
-    add(t_idx, U + t_idx, -1.0)
-    add(t_idx, E + t_idx, 1.0)
-    # battery rows T..2T-1
-    add(T + t_idx, S + t_idx, 1.0)
-    add(T + t_idx[1:], S + t_idx[:-1], -1.0)
-    add(T + t_idx, C + t_idx, -bat.eta_charge * dt)
-    add(T + t_idx, D + t_idx, dt / bat.eta_discharge)
-    # node rows 2T..3T-1, sponge rows 3T..4T-1, deadline rows 4T..
-    for b, blk in enumerate(blocks):
-        xs = base + x_off[b] + np.arange(len(blk.slots))
-        add(blk.slots, xs, -1.0)
-        add(2 * T + blk.slots, xs, 1.0)
-        if blk.sponge:
-            add(3 * T + blk.slots, xs, 1.0)
-    for k, i in enumerate(deferrable):
-        b = block_of[i]
-        xs = base + x_off[b] + np.arange(len(blocks[b].slots))
-        r = 4 * T + k
-        add(np.full(len(xs), r), xs, dt[blocks[b].slots])
-        add(np.array([r]), np.array([m_base + k]), 1.0)
-    r_dip = 4 * T + len(deferrable)
-    add(r_dip + np.arange(len(dips)), S + dips, 1.0)
-    add(r_dip + np.arange(len(dips)), np.full(len(dips), deep), 1.0)
+    # ---- constraints, straight into compressed columns (see _ColumnPattern)
+    r_dip = 4 * T + n_def
     r_run = r_dip + len(dips)  # one per slot, free until its run-up is relaxed
-    add(r_run + t_idx, S + t_idx, 1.0)
-    add(r_run + t_idx, np.full(T, deep), 1.0)
     r_sponge = r_run + T  # sponge blocks: no more energy than their sponges have left
     sized = [b for b, blk in enumerate(blocks) if blk.sponge and np.isfinite(blk.energy_wh)]
-    for r, b in enumerate(sized):
-        xs = base + x_off[b] + np.arange(len(blocks[b].slots))
-        add(np.full(len(xs), r_sponge + r), xs, dt[blocks[b].slots])
     n_rows = r_sponge + len(sized)
-    A = sparse.csc_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n_var)
-    )
+    t_idx = np.arange(T)
+    row_of_def = {i: 4 * T + k for k, i in enumerate(deferrable)}
+    row_of_sized = {b: r_sponge + r for r, b in enumerate(sized)}
+    deadline_x = np.repeat(np.array([row_of_def.get(blk.members[0], -1) for blk in blocks], dtype=np.int64),
+                           sizes)
+    sized_x = np.repeat(np.array([row_of_sized.get(b, -1) for b in range(len(blocks))], dtype=np.int64), sizes)
+    dip_row = np.full(T, -1)
+    dip_row[dips] = r_dip + np.arange(len(dips))
+    # balance rows 0..T-1, battery rows T..2T-1, node rows 2T..3T-1, sponge rows 3T..4T-1,
+    # deadline rows 4T.., dip rows r_dip.., run-up rows r_run.., sponge energy rows r_sponge..
+    # (in that order, so each column lists its rows increasing)
+    matrix = _csc(n_rows, [
+        _ColumnPattern.of([t_idx, T + t_idx], [-1.0, -bat.eta_charge * dt]),  # charge
+        _ColumnPattern.of([t_idx, T + t_idx], [1.0, dt / bat.eta_discharge]),  # discharge
+        _ColumnPattern.of([t_idx], [-1.0]),  # curtailment
+        _ColumnPattern.of([T + t_idx, T + t_idx + 1, dip_row, r_run + t_idx],  # SoC
+                          [1.0, -1.0, 1.0, 1.0], [None, t_idx < T - 1, dip_row >= 0, None]),
+        _ColumnPattern.of([t_idx], [1.0]),  # unserved
+        _ColumnPattern.of([slot_of, 2 * T + slot_of, 3 * T + slot_of, deadline_x, sized_x],  # power
+                          [-1.0, 1.0, 1.0, dt_x, dt_x], [None, None, sponge_x, deadline_x >= 0, sized_x >= 0]),
+        _ColumnPattern.of([4 * T + np.arange(n_def)], [1.0]),  # missed energy
+        _ColumnPattern(np.arange(r_dip, r_run + T)[None, :], np.ones((1, r_run + T - r_dip))),  # deepening
+    ])
     rhs = problem.essential_w - problem.pv_w
     c_lo = np.empty(n_rows)
     c_hi = np.empty(n_rows)
@@ -263,19 +267,17 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     # value in the objective decides how much, the reserve floor how far)
     heat_allow = np.where(problem.heat_value > 0.0, problem.node_w, 0.0)
     c_hi[3 * T : 4 * T] = np.maximum(problem.pv_w - problem.essential_w, 0.0) + heat_allow
-    for k, i in enumerate(deferrable):
-        c_lo[4 * T + k] = c_hi[4 * T + k] = jobs[i].remaining_wh
+    c_lo[4 * T : r_dip] = remaining
+    c_hi[4 * T : r_dip] = remaining
     c_lo[r_dip:r_run] = problem.dip_wh[dips]
     c_hi[r_dip:] = np.inf
     c_lo[r_run:] = -np.inf
-    for r, b in enumerate(sized):
-        c_lo[r_sponge + r] = 0.0
-        c_hi[r_sponge + r] = blocks[b].energy_wh
+    c_lo[r_sponge:] = 0.0
+    c_hi[r_sponge:] = [blocks[b].energy_wh for b in sized]
 
-    model = HighsModel(cost, A, c_lo, c_hi, lb, ub, time_limit_s)
+    model = HighsModel(cost, matrix, c_lo, c_hi, lb, ub, time_limit_s)
     x = model.solve()
     promised = [k for k, i in enumerate(deferrable) if not jobs[i].best_effort]
-    slot_of = np.concatenate([blk.slots for blk in blocks]) if n_x else np.zeros(0, dtype=np.int64)
     above = np.isnan(problem.dip_wh)
     relaxable = above & (problem.floor_wh > problem.idle_floor_wh)
     keep_wh = float(np.max(problem.floor_wh[above])) if above.any() else bat.max_wh
@@ -319,6 +321,66 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         job_w=job_w,
         miss_wh=miss,
     )
+
+
+@dataclass(frozen=True)
+class _Csc:
+    """A constraint matrix in compressed columns, as HiGHS takes it (rows sorted per column)."""
+
+    n_rows: int
+    indptr: np.ndarray  # int32, one more than columns
+    indices: np.ndarray  # int32 row of each entry
+    data: np.ndarray  # float64
+
+
+@dataclass(frozen=True)
+class _ColumnPattern:
+    """Consecutive columns of one kind: column c has entry k at row ``rows[c, k]`` with value
+    ``vals[c, k]`` where ``mask[c, k]`` (all, without a mask); rows increase along k. Built so,
+    the LP's compressed columns come out in order without a COO sort (building triplets and
+    converting them through scipy cost more than the rest of the model)."""
+
+    rows: np.ndarray  # (columns, entries)
+    vals: np.ndarray
+    mask: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, rows: list[np.ndarray], vals: list[np.ndarray | float],
+           mask: list[np.ndarray | None] | None = None) -> _ColumnPattern:
+        """Per entry k, its row and value (a scalar for all columns) and where it is present."""
+        n, k = len(rows[0]), len(rows)
+        r = np.empty((n, k), dtype=np.int64)
+        v = np.empty((n, k))
+        for e in range(k):
+            r[:, e] = rows[e]
+            v[:, e] = vals[e]
+        present = None
+        if mask is not None:
+            present = np.ones((n, k), dtype=bool)
+            for e, m in enumerate(mask):
+                if m is not None:
+                    present[:, e] = m
+        return cls(r, v, present)
+
+
+def _csc(n_rows: int, patterns: list[_ColumnPattern]) -> _Csc:
+    counts: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    for p in patterns:
+        if p.mask is None:
+            counts.append(np.full(p.rows.shape[0], p.rows.shape[1]))
+            rows.append(p.rows.ravel())
+            vals.append(p.vals.ravel())
+        else:
+            counts.append(p.mask.sum(axis=1))
+            rows.append(p.rows[p.mask])
+            vals.append(p.vals[p.mask])
+    per_col = np.concatenate(counts)
+    indptr = np.zeros(per_col.shape[0] + 1, dtype=np.int32)
+    np.cumsum(per_col, out=indptr[1:])
+    return _Csc(n_rows, indptr, np.concatenate(rows).astype(np.int32),
+                np.concatenate(vals).astype(float))
 
 
 @dataclass(frozen=True)
