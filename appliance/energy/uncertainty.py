@@ -33,10 +33,18 @@ INTRADAY_STEP_CORRELATION = 0.97  # per 15 minutes: morning and afternoon can di
 def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float, lon_deg: float,
               n: int = N_SCENARIOS, seed: int = SEED) -> FloatArray:
     """(n, slots) PV power scenarios consistent with the forecast's per-slot quantiles."""
+    return _scenarios_by_slot(forecast, day_correlation, day_share, lon_deg, n, seed).T
+
+
+def _scenarios_by_slot(forecast: PowerForecast, day_correlation: float, day_share: float, lon_deg: float,
+                       n: int = N_SCENARIOS, seed: int = SEED) -> FloatArray:
+    """``scenarios`` transposed, (slots, n) and contiguous: a slot's draws side by side, so the
+    running sum over slots and the sort of each slot's draws run along memory (the same sums
+    and the same order, at about half the time of the (n, slots) layout)."""
     p10, p50, p90 = (np.asarray(a, dtype=float) for a in (forecast.p10_w, forecast.p50_w, forecast.p90_w))
     slots = p50.shape[0]
     if slots == 0:
-        return np.zeros((n, 0))
+        return np.zeros((0, n))
     # solar days: boundaries at local solar midnight (UTC - lon/15 h)
     t0 = forecast.start.timestamp() + lon_deg / 15.0 * 3600.0
     first_day_slots = int(min(slots, -(-(86400 - t0 % 86400) // forecast.step_s)))
@@ -44,22 +52,25 @@ def scenarios(forecast: PowerForecast, day_correlation: float, day_share: float,
                     round(day_share, 6), seed)
     top = p90 + np.maximum(p90 - p50, 0.0)
     bottom = np.maximum(p10 - np.maximum(p50 - p10, 0.0), 0.0)
-    knots = np.stack([bottom, p10, p50, p90, top])  # (5, slots)
-    knots = np.maximum.accumulate(knots, axis=0)  # a quantile function never decreases
-    cols = np.arange(slots)[None, :]
-    lo_v, hi_v = knots[idx, cols], knots[idx + 1, cols]
-    return np.asarray(lo_v + w * (hi_v - lo_v), dtype=float)
+    knots = np.stack([bottom, p10, p50, p90, top], axis=1)  # (slots, 5)
+    knots = np.maximum.accumulate(knots, axis=1)  # a quantile function never decreases
+    # each draw between knots idx and idx + 1 of its slot: lo + w (hi - lo), gathered by flat index
+    flat = idx + (4 * np.arange(slots))[:, None]
+    out = np.ascontiguousarray(knots[:, :4]).ravel().take(flat)
+    out += w * (knots[:, 1:] - knots[:, :4]).ravel().take(flat)
+    return out
 
 
 def _draws(n: int, slots: int, step_s: int, first_day_slots: int, day_correlation: float,
            day_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Knot index and weight per draw and slot. The random numbers are drawn once per horizon
-    shape and reused (common random numbers: successive plans do not jitter on sampling noise);
-    where the day boundaries fall only picks the window of a grid that starts at a boundary."""
+    """Knot index and weight per slot and draw, (slots, n). The random numbers are drawn once per
+    horizon shape and reused (common random numbers: successive plans do not jitter on sampling
+    noise); where the day boundaries fall only picks the window of a grid that starts at a
+    boundary."""
     per_day = max(1, int(round(86400 / step_s)))
     idx, w = _draws_grid(n, slots, step_s, day_correlation, day_share, seed)
     offset = (per_day - first_day_slots) % per_day
-    return idx[:, offset : offset + slots], w[:, offset : offset + slots]
+    return idx[offset : offset + slots], w[offset : offset + slots]
 
 
 @lru_cache(maxsize=4)
@@ -74,7 +85,8 @@ def _draws_grid(n: int, slots: int, step_s: int, day_correlation: float, day_sha
     u = ndtr(z)  # uniform(0, 1) per slot, correlated as the weather is
     idx = np.clip(np.searchsorted(_KNOTS, u, side="right") - 1, 0, len(_KNOTS) - 2)
     lo_p, hi_p = _KNOTS[idx], _KNOTS[idx + 1]
-    return idx.astype(np.uint8), ((u - lo_p) / (hi_p - lo_p)).astype(np.float32)
+    w = ((u - lo_p) / (hi_p - lo_p)).astype(np.float32)
+    return np.ascontiguousarray(idx.T), np.ascontiguousarray(w.T)
 
 
 @lru_cache(maxsize=4)
@@ -142,13 +154,15 @@ def _base_key(forecast: PowerForecast, rho: float, share: float, lon: float) -> 
 
 def _ranked(base: tuple[object, ...], forecast: PowerForecast, rho: float, share: float,
             lon: float) -> FloatArray:
-    ranked = _CUM.get(base)  # the P10 and the P50 of one forecast share their scenarios
-    if ranked is None:
-        ranked = np.sort(np.cumsum(scenarios(forecast, rho, share, lon), axis=1), axis=0)
+    by_slot = _CUM.get(base)  # the P10 and the P50 of one forecast share their scenarios
+    if by_slot is None:
+        by_slot = _scenarios_by_slot(forecast, rho, share, lon)
+        np.cumsum(by_slot, axis=0, out=by_slot)
+        by_slot.sort(axis=1)
         if len(_CUM) >= _CUM_SIZE:
             _CUM.pop(next(iter(_CUM)))
-        _CUM[base] = ranked
-    return ranked
+        _CUM[base] = by_slot
+    return by_slot.T
 
 
 def _envelope_trajectory(ranked: FloatArray, q: float | FloatArray) -> FloatArray:
@@ -164,7 +178,7 @@ def _envelope_trajectory(ranked: FloatArray, q: float | FloatArray) -> FloatArra
 
 _CACHE: dict[tuple[object, ...], FloatArray] = {}
 _CACHE_SIZE = 8
-_CUM: dict[tuple[object, ...], FloatArray] = {}  # each forecast's ranked running energy
+_CUM: dict[tuple[object, ...], FloatArray] = {}  # each forecast's ranked running energy, (slots, n)
 _CUM_SIZE = 2
 
 
