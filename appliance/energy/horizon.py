@@ -113,7 +113,7 @@ def forecast_end(forecast: PowerForecast) -> datetime:
 
 def average_onto(horizon: Horizon, forecast: PowerForecast, values_w: FloatArray) -> FloatArray:
     """Mean power of a piecewise-constant forecast series over each planning slot."""
-    values = np.nan_to_num(np.clip(np.asarray(values_w, dtype=float), 0.0, None), nan=0.0)
+    values = np.nan_to_num(np.maximum(np.asarray(values_w, dtype=float), 0.0), nan=0.0)
     f0 = (forecast.start - horizon.start).total_seconds()
     edges = f0 + np.arange(len(values) + 1) * float(forecast.step_s)
     cum_wh = np.concatenate(([0.0], np.cumsum(values * forecast.step_s / 3600.0)))

@@ -285,7 +285,7 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     for _ in range(RELAX_ROUNDS):
         if not any(x[m_base + k] > pc.admission_tolerance_wh for k in promised):
             break
-        work = np.bincount(slot_of, weights=np.clip(x[base:m_base], 0.0, None), minlength=T)
+        work = np.bincount(slot_of, weights=np.maximum(x[base:m_base], 0.0), minlength=T)
         soc = x[S : S + T]
         binding = soc <= problem.floor_wh + 1.0
         runup = _runup(work <= IDLE_W, relaxable, binding, soc, bat.max_wh, keep_wh + deepest)
@@ -304,7 +304,7 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     job_w: dict[str, np.ndarray] = {}
     for b, blk in enumerate(blocks):
         arr = np.zeros(T)
-        arr[blk.slots] = np.clip(x[base + x_off[b] : base + x_off[b + 1]], 0.0, None)
+        arr[blk.slots] = np.maximum(x[base + x_off[b] : base + x_off[b + 1]], 0.0)
         if blk.sponge:
             job_w.update(_share_out(arr, [jobs[i] for i in blk.members], dt))
         else:
@@ -314,10 +314,10 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
         solver="milp",
         status="optimal",
         soc_wh=x[S : S + T].copy(),
-        charge_w=np.clip(x[C : C + T], 0.0, None),
-        discharge_w=np.clip(x[D : D + T], 0.0, None),
-        curtail_w=np.clip(x[U : U + T], 0.0, None),
-        shed_w=np.clip(x[E : E + T], 0.0, None),
+        charge_w=np.maximum(x[C : C + T], 0.0),
+        discharge_w=np.maximum(x[D : D + T], 0.0),
+        curtail_w=np.maximum(x[U : U + T], 0.0),
+        shed_w=np.maximum(x[E : E + T], 0.0),
         job_w=job_w,
         miss_wh=miss,
     )
@@ -427,10 +427,10 @@ def _share_out(total_w: np.ndarray, sponges: list[PlanJob], dt_h: np.ndarray) ->
         take = np.minimum(left, job.max_w)
         if job.remaining_wh is not None:
             done_before = np.concatenate(([0.0], np.cumsum(take * dt_h)[:-1]))
-            room_wh = np.clip(job.remaining_wh - done_before, 0.0, None)
+            room_wh = np.maximum(job.remaining_wh - done_before, 0.0)
             take = np.minimum(take, room_wh / dt_h)
         out[job.id] = take
-        left = np.clip(left - take, 0.0, None)
+        left = np.maximum(left - take, 0.0)
     return out
 
 

@@ -157,12 +157,20 @@ def _ranked(base: tuple[object, ...], forecast: PowerForecast, rho: float, share
     by_slot = _CUM.get(base)  # the P10 and the P50 of one forecast share their scenarios
     if by_slot is None:
         by_slot = _scenarios_by_slot(forecast, rho, share, lon)
-        np.cumsum(by_slot, axis=0, out=by_slot)
+        _running_sum(by_slot)
         by_slot.sort(axis=1)
         if len(_CUM) >= _CUM_SIZE:
             _CUM.pop(next(iter(_CUM)))
         _CUM[base] = by_slot
     return by_slot.T
+
+
+def _running_sum(a: FloatArray) -> None:
+    """``np.cumsum(a, axis=0, out=a)`` row by row: the same additions in the same order, in
+    0.075 ms instead of 0.13 ms for the (192 slots, 200 draws) of a 48-h forecast."""
+    rows = list(a)
+    for prev, row in zip(rows[:-1], rows[1:], strict=True):
+        np.add(prev, row, out=row)
 
 
 def _envelope_trajectory(ranked: FloatArray, q: float | FloatArray) -> FloatArray:
