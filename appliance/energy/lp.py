@@ -223,7 +223,7 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     ub[m_base:deep] = remaining
     ub[deep] = bat.capacity_wh
 
-    # ---- constraints, straight into compressed columns (see _ColumnPattern)
+    # ---- constraints, straight into compressed columns (see _ColumnTable)
     r_dip = 4 * T + n_def
     r_run = r_dip + len(dips)  # one per slot, free until its run-up is relaxed
     r_sponge = r_run + T  # sponge blocks: no more energy than their sponges have left
@@ -240,18 +240,27 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     # balance rows 0..T-1, battery rows T..2T-1, node rows 2T..3T-1, sponge rows 3T..4T-1,
     # deadline rows 4T.., dip rows r_dip.., run-up rows r_run.., sponge energy rows r_sponge..
     # (in that order, so each column lists its rows increasing)
-    matrix = _csc(n_rows, [
-        _ColumnPattern.of([t_idx, T + t_idx], [-1.0, -bat.eta_charge * dt]),  # charge
-        _ColumnPattern.of([t_idx, T + t_idx], [1.0, dt / bat.eta_discharge]),  # discharge
-        _ColumnPattern.of([t_idx], [-1.0]),  # curtailment
-        _ColumnPattern.of([T + t_idx, T + t_idx + 1, dip_row, r_run + t_idx],  # SoC
-                          [1.0, -1.0, 1.0, 1.0], [None, t_idx < T - 1, dip_row >= 0, None]),
-        _ColumnPattern.of([t_idx], [1.0]),  # unserved
-        _ColumnPattern.of([slot_of, 2 * T + slot_of, 3 * T + slot_of, deadline_x, sized_x],  # power
-                          [-1.0, 1.0, 1.0, dt_x, dt_x], [None, None, sponge_x, deadline_x >= 0, sized_x >= 0]),
-        _ColumnPattern.of([4 * T + np.arange(n_def)], [1.0]),  # missed energy
-        _ColumnPattern(np.arange(r_dip, r_run + T)[None, :], np.ones((1, r_run + T - r_dip))),  # deepening
-    ])
+    cols = _ColumnTable(deep, 5)  # every column but the last (deepening): up to 5 entries
+    # the column ranges of charge, discharge, curtailment, SoC, unserved load, power, missed energy
+    in_c, in_d, in_u, in_s, in_e = (slice(k, k + T) for k in (C, D, U, S, E))
+    in_x, in_m = slice(base, m_base), slice(m_base, deep)
+    cols.put(in_c, 0, t_idx, -1.0)
+    cols.put(in_c, 1, T + t_idx, -bat.eta_charge * dt)
+    cols.put(in_d, 0, t_idx, 1.0)
+    cols.put(in_d, 1, T + t_idx, dt / bat.eta_discharge)
+    cols.put(in_u, 0, t_idx, -1.0)
+    cols.put(in_s, 0, T + t_idx, 1.0)
+    cols.put(in_s, 1, T + t_idx + 1, -1.0, t_idx < T - 1)
+    cols.put(in_s, 2, dip_row, 1.0, dip_row >= 0)
+    cols.put(in_s, 3, r_run + t_idx, 1.0)
+    cols.put(in_e, 0, t_idx, 1.0)
+    cols.put(in_x, 0, slot_of, -1.0)
+    cols.put(in_x, 1, 2 * T + slot_of, 1.0)
+    cols.put(in_x, 2, 3 * T + slot_of, 1.0, sponge_x)
+    cols.put(in_x, 3, deadline_x, dt_x, deadline_x >= 0)
+    cols.put(in_x, 4, sized_x, dt_x, sized_x >= 0)
+    cols.put(in_m, 0, 4 * T + np.arange(n_def), 1.0)
+    matrix = cols.compressed(n_rows, last_rows=np.arange(r_dip, r_run + T))
     rhs = problem.essential_w - problem.pv_w
     c_lo = np.empty(n_rows)
     c_hi = np.empty(n_rows)
@@ -278,13 +287,15 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     model = HighsModel(cost, matrix, c_lo, c_hi, lb, ub, time_limit_s)
     x = model.solve()
     promised = [k for k, i in enumerate(deferrable) if not jobs[i].best_effort]
-    above = np.isnan(problem.dip_wh)
-    relaxable = above & (problem.floor_wh > problem.idle_floor_wh)
-    keep_wh = float(np.max(problem.floor_wh[above])) if above.any() else bat.max_wh
-    deepest = keep_wh - float(np.min(problem.idle_floor_wh))
+    relaxable: np.ndarray | None = None  # worked out once needed: most plans keep every promise
     for _ in range(RELAX_ROUNDS):
         if not any(x[m_base + k] > pc.admission_tolerance_wh for k in promised):
             break
+        if relaxable is None:
+            above = np.isnan(problem.dip_wh)
+            relaxable = above & (problem.floor_wh > problem.idle_floor_wh)
+            keep_wh = float(np.max(problem.floor_wh[above])) if above.any() else bat.max_wh
+            deepest = keep_wh - float(np.min(problem.idle_floor_wh))
         work = np.bincount(slot_of, weights=np.maximum(x[base:m_base], 0.0), minlength=T)
         soc = x[S : S + T]
         binding = soc <= problem.floor_wh + 1.0
@@ -333,54 +344,34 @@ class _Csc:
     data: np.ndarray  # float64
 
 
-@dataclass(frozen=True)
-class _ColumnPattern:
-    """Consecutive columns of one kind: column c has entry k at row ``rows[c, k]`` with value
-    ``vals[c, k]`` where ``mask[c, k]`` (all, without a mask); rows increase along k. Built so,
-    the LP's compressed columns come out in order without a COO sort (building triplets and
-    converting them through scipy cost more than the rest of the model)."""
+class _ColumnTable:
+    """The constraint matrix column by column: column c's k-th entry is at row ``rows[c, k]``
+    with value ``vals[c, k]`` where ``present[c, k]``; rows increase along k. Filled so, the
+    compressed columns HiGHS takes come out in order without a COO sort (triplets converted
+    through scipy cost more than the rest of the model)."""
 
-    rows: np.ndarray  # (columns, entries)
-    vals: np.ndarray
-    mask: np.ndarray | None = None
+    def __init__(self, n_cols: int, width: int) -> None:
+        self.rows = np.empty((n_cols, width), dtype=np.int64)
+        self.vals = np.empty((n_cols, width))
+        self.present = np.zeros((n_cols, width), dtype=bool)
 
-    @classmethod
-    def of(cls, rows: list[np.ndarray], vals: list[np.ndarray | float],
-           mask: list[np.ndarray | None] | None = None) -> _ColumnPattern:
-        """Per entry k, its row and value (a scalar for all columns) and where it is present."""
-        n, k = len(rows[0]), len(rows)
-        r = np.empty((n, k), dtype=np.int64)
-        v = np.empty((n, k))
-        for e in range(k):
-            r[:, e] = rows[e]
-            v[:, e] = vals[e]
-        present = None
-        if mask is not None:
-            present = np.ones((n, k), dtype=bool)
-            for e, m in enumerate(mask):
-                if m is not None:
-                    present[:, e] = m
-        return cls(r, v, present)
+    def put(self, cols: slice, k: int, rows: np.ndarray, vals: np.ndarray | float,
+            where: np.ndarray | bool = True) -> None:
+        """Entry k of the columns ``cols``: its rows, values (or one for all) and presence."""
+        self.rows[cols, k] = rows
+        self.vals[cols, k] = vals
+        self.present[cols, k] = where
 
-
-def _csc(n_rows: int, patterns: list[_ColumnPattern]) -> _Csc:
-    counts: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    for p in patterns:
-        if p.mask is None:
-            counts.append(np.full(p.rows.shape[0], p.rows.shape[1]))
-            rows.append(p.rows.ravel())
-            vals.append(p.vals.ravel())
-        else:
-            counts.append(p.mask.sum(axis=1))
-            rows.append(p.rows[p.mask])
-            vals.append(p.vals[p.mask])
-    per_col = np.concatenate(counts)
-    indptr = np.zeros(per_col.shape[0] + 1, dtype=np.int32)
-    np.cumsum(per_col, out=indptr[1:])
-    return _Csc(n_rows, indptr, np.concatenate(rows).astype(np.int32),
-                np.concatenate(vals).astype(float))
+    def compressed(self, n_rows: int, last_rows: np.ndarray) -> _Csc:
+        """The table's columns, then one more with ones at ``last_rows`` (increasing)."""
+        per_col = self.present.sum(axis=1)
+        indptr = np.empty(per_col.shape[0] + 2, dtype=np.int32)
+        indptr[0] = 0
+        np.cumsum(per_col, out=indptr[1:-1])
+        indptr[-1] = indptr[-2] + last_rows.shape[0]
+        return _Csc(n_rows, indptr,
+                    np.concatenate((self.rows[self.present], last_rows)).astype(np.int32),
+                    np.concatenate((self.vals[self.present], np.ones(last_rows.shape[0]))))
 
 
 @dataclass(frozen=True)
