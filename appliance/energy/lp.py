@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from itertools import accumulate
 
 import highspy
 import numpy as np
@@ -148,8 +149,8 @@ def solve_lp(problem: PlanningProblem, time_limit_s: float) -> Solution:
     jobs = problem.jobs
     blocks = _column_blocks(problem)
     sizes = [len(blk.slots) for blk in blocks]
-    x_off = np.cumsum([0] + sizes)
-    n_x = int(x_off[-1])
+    x_off = list(accumulate(sizes, initial=0))
+    n_x = x_off[-1]
     deferrable = [
         i for i, j in enumerate(jobs) if j.kind is JobKind.DEFERRABLE and j.remaining_wh is not None
     ]
@@ -364,14 +365,22 @@ class _ColumnTable:
 
     def compressed(self, n_rows: int, last_rows: np.ndarray) -> _Csc:
         """The table's columns, then one more with ones at ``last_rows`` (increasing)."""
-        per_col = self.present.sum(axis=1)
-        indptr = np.empty(per_col.shape[0] + 2, dtype=np.int32)
+        present = self.present.ravel()  # entry by entry, column after column
+        width = self.present.shape[1]
+        upto = np.cumsum(present, dtype=np.int32)  # entries up to each one, at each column's end
+        m, n_last = int(upto[-1]) if upto.shape[0] else 0, last_rows.shape[0]
+        indptr = np.empty(self.present.shape[0] + 2, dtype=np.int32)
         indptr[0] = 0
-        np.cumsum(per_col, out=indptr[1:-1])
-        indptr[-1] = indptr[-2] + last_rows.shape[0]
-        return _Csc(n_rows, indptr,
-                    np.concatenate((self.rows[self.present], last_rows)).astype(np.int32),
-                    np.concatenate((self.vals[self.present], np.ones(last_rows.shape[0]))))
+        indptr[1:-1] = upto[width - 1 :: width]
+        indptr[-1] = m + n_last
+        at = np.flatnonzero(present)
+        indices = np.empty(m + n_last, dtype=np.int32)
+        indices[:m] = self.rows.ravel().take(at)
+        indices[m:] = last_rows
+        data = np.empty(m + n_last)
+        data[:m] = self.vals.ravel().take(at)
+        data[m:] = 1.0
+        return _Csc(n_rows, indptr, indices, data)
 
 
 @dataclass(frozen=True)
