@@ -178,11 +178,15 @@ def _envelope_trajectory(ranked: FloatArray, q: float | FloatArray) -> FloatArra
     n, slots = ranked.shape
     if slots == 0:
         return np.zeros(0)
-    levels = np.broadcast_to(np.asarray(q, dtype=float), (slots,))
-    k = np.clip(np.floor(levels * (n - 1)).astype(int), 0, n - 1)
-    envelope = ranked[k, np.arange(slots)]  # the q-quantile (lower order statistic)
+    k = np.floor(np.asarray(q, dtype=float) * (n - 1)).astype(int)
+    k = np.minimum(np.maximum(k, 0), n - 1)
+    # the q-quantile (lower order statistic): one row of the ranks, or a rank per slot
+    envelope = ranked[int(k)] if k.ndim == 0 else ranked[k, np.arange(slots)]
     envelope = np.maximum.accumulate(np.maximum(envelope, 0.0))
-    return np.diff(np.concatenate(([0.0], envelope)))
+    out = np.empty(slots)  # differenced from 0: np.diff without the concatenation
+    out[0] = envelope[0] - 0.0
+    np.subtract(envelope[1:], envelope[:-1], out=out[1:])
+    return out
 
 
 _CACHE: dict[tuple[object, ...], FloatArray] = {}
