@@ -157,7 +157,9 @@ function renderState(s) {
   const bat = s.battery || {};
   const soc = bat.soc_pct;
   $('#soc-value').textContent = fmt.pct(soc);
-  $('#soc-value').dataset.soc = soc === null || soc === undefined ? '' : soc.toFixed(1);
+  // the same rounding as the text (toFixed rounds the binary value: 72.44999… gives 72.4 where
+  // the text shows 72.5), so the attribute changes only when what is shown changes
+  $('#soc-value').dataset.soc = soc === null || soc === undefined ? '' : (Math.round(soc * 10) / 10).toFixed(1);
   $('#soc-value').classList.toggle('stale', (s.stale || []).includes('soc_pct'));
   $('#soc-bar').setAttribute('aria-valuenow', soc ?? 0);
   $('#soc-fill').style.width = `${Math.max(0, Math.min(100, soc || 0))}%`;
