@@ -419,3 +419,33 @@ def test_expected_sun_is_the_median_of_the_running_energy_not_the_sum_of_slot_me
     for q in (0.1, 0.5):
         got = cumulative_quantile_w(known, q, day_correlation=0.4, day_share=0.8, lon_deg=45.0)
         assert np.allclose(np.cumsum(got), np.cumsum(known.p50_w), atol=1e-6)
+
+
+def test_planning_writes_nothing_on_stdout() -> None:
+    """stdout carries the CLI's JSON: a plan, the first in its process (highspy 1.16 prints a
+    banner from the solver's constructor), and one in a second thread, print nothing there."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import threading\n"
+        "from datetime import UTC, datetime, timedelta\n"
+        "from tests.test_planner_lp import sunny_forecast, deferrable\n"
+        "from tests.conftest import make_config\n"
+        "from appliance.energy.planner import plan_detailed\n"
+        "cfg = make_config()\n"
+        "now = datetime(2024, 3, 1, 3, 0, tzinfo=UTC)\n"
+        "fc = sunny_forecast(now)\n"
+        "job = deferrable('j1', 800.0, now + timedelta(hours=20))\n"
+        "def one():\n"
+        "    out = plan_detailed(now, fc, 60.0, [job], cfg)\n"
+        "    assert out.solution.solver == 'milp', out.solution.solver\n"
+        "one()\n"
+        "t = threading.Thread(target=one); t.start(); t.join()\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ""

@@ -34,6 +34,10 @@ but not for a sponge or for energy kept in the battery: see ``_best_effort_penal
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import sys
 import threading
 from dataclasses import dataclass
 from itertools import accumulate
@@ -72,6 +76,7 @@ class LPFailed(Exception):
 
 
 _LOCAL = threading.local()
+_STDOUT_LOCK = threading.Lock()
 
 
 def _highs() -> highspy.Highs:
@@ -80,12 +85,41 @@ def _highs() -> highspy.Highs:
     model to the same bits (replay JSON identical). One model per thread at a time."""
     h: highspy.Highs | None = getattr(_LOCAL, "highs", None)
     if h is None:
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = _quiet_highs()
         _LOCAL.highs = h
     else:
         h.clearModel()
     return h
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A Highs whose banner goes to stderr, not stdout: highspy 1.16 prints it from the C++
+    constructor, before any option can be set, and stdout carries the CLI's JSON (``sunbox
+    jobs submit``, ``sunbox replay --json``). Once per thread; the swap of file descriptor 1
+    is held under a lock, so two threads cannot restore each other's copy."""
+    with _STDOUT_LOCK:
+        sys.stdout.flush()
+        try:
+            saved = os.dup(1)
+        except OSError:  # no stdout at all (a service without one): nothing to keep clean
+            h = highspy.Highs()
+        else:
+            try:
+                with contextlib.suppress(OSError):  # no stderr either: the banner shows
+                    os.dup2(2, 1)
+                h = highspy.Highs()
+            finally:
+                _flush_c_stdio()
+                os.dup2(saved, 1)
+                os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def _flush_c_stdio() -> None:
+    """Flush C's stdio buffers (HiGHS writes through them; a pipe buffers until exit)."""
+    with contextlib.suppress(OSError, AttributeError):  # no C library to ask: nothing buffered
+        ctypes.CDLL(None).fflush(None)
 
 
 class HighsModel:
