@@ -93,25 +93,27 @@ def _highs() -> highspy.Highs:
 
 
 def _quiet_highs() -> highspy.Highs:
-    """A Highs whose banner goes to stderr, not stdout: highspy 1.16 prints it from the C++
-    constructor, before any option can be set, and stdout carries the CLI's JSON (``sunbox
-    jobs submit``, ``sunbox replay --json``). Once per thread; the swap of file descriptor 1
-    is held under a lock, so two threads cannot restore each other's copy."""
-    with _STDOUT_LOCK:
+    """A Highs that prints no banner: highspy 1.16 prints it on stdout from the C++ constructor,
+    before any option can be set, and stdout carries the CLI's JSON (``sunbox jobs submit``,
+    ``sunbox replay --json``) and the demo's console. Once per thread, file descriptor 1 points
+    at /dev/null for the constructor alone, under a lock, so two threads cannot restore each
+    other's copy."""
+    with _STDOUT_LOCK, contextlib.ExitStack() as undo:
         sys.stdout.flush()
         try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            undo.callback(os.close, null)
             saved = os.dup(1)
-        except OSError:  # no stdout at all (a service without one): nothing to keep clean
-            h = highspy.Highs()
-        else:
-            try:
-                with contextlib.suppress(OSError):  # no stderr either: the banner shows
-                    os.dup2(2, 1)
-                h = highspy.Highs()
-            finally:
-                _flush_c_stdio()
-                os.dup2(saved, 1)
-                os.close(saved)
+            undo.callback(os.close, saved)
+        except OSError:  # no stdout (a service without one), or no /dev/null: nothing to hide
+            return _options_set(highspy.Highs())
+        undo.callback(os.dup2, saved, 1)  # callbacks run last first: restore, then close
+        undo.callback(_flush_c_stdio)
+        os.dup2(null, 1)
+        return _options_set(highspy.Highs())
+
+
+def _options_set(h: highspy.Highs) -> highspy.Highs:
     h.setOptionValue("output_flag", False)
     return h
 
