@@ -120,6 +120,8 @@ class ShedRules:
         return _Want(False, None, why, True)
 
     def _target(self, view: ControlView, job: Job, plan: Plan | None, k: int | None, slack: float) -> _Want:
+        """What the plan wants of the job now; under the reserve ``decide`` holds every
+        non-critical job off itself (``_held_off``) and asks this for critical services only."""
         if job.kind is JobKind.CRITICAL:
             if self.battery_empty:
                 bat = self.config.battery
@@ -127,8 +129,6 @@ class ShedRules:
                     False, None, f"battery empty ({view.soc_pct:.0f} % ≤ {bat.soc_min_pct:.0f} %)", True
                 )
             return _ALWAYS_ON
-        if self.below_reserve:
-            return self._held_off(view)
         planned = _planned_w(plan, job.id, k)
         if planned is None:
             if job.kind is JobKind.SPONGE and self.battery_topped:
