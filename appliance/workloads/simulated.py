@@ -48,39 +48,28 @@ class SimulatedExecutor:
             job.id, job.power_w, job.energy_wh, job.energy_used_wh, cap_w=job.cap_w
         )
 
-    def _get(self, job_id: str) -> _Sim:
+    def _changing(self, job_id: str) -> _Sim:
+        """The job about to change: its work so far integrated at the old draw, reported at the
+        next poll, and the node's summed draw worked out afresh."""
+        self.advance()
         sim = self._jobs.get(job_id)
         if sim is None:
             raise ExecutorError(f"job {job_id} is not running here")
+        sim.quiet = False
+        self._node_w = None
         return sim
 
     def suspend(self, job_id: str) -> None:
-        self.advance()
-        sim = self._get(job_id)
-        sim.suspended = True
-        sim.quiet = False
-        self._node_w = None
+        self._changing(job_id).suspended = True
 
     def resume(self, job_id: str) -> None:
-        self.advance()
-        sim = self._get(job_id)
-        sim.suspended = False
-        sim.quiet = False
-        self._node_w = None
+        self._changing(job_id).suspended = False
 
     def cap(self, job_id: str, cap_w: float | None) -> None:
-        self.advance()
-        sim = self._get(job_id)
-        sim.cap_w = cap_w
-        sim.quiet = False
-        self._node_w = None
+        self._changing(job_id).cap_w = cap_w
 
     def stop(self, job_id: str) -> None:
-        self.advance()
-        sim = self._get(job_id)
-        sim.stopped = True
-        sim.quiet = False
-        self._node_w = None
+        self._changing(job_id).stopped = True
 
     def job_power_w(self, job_id: str) -> float:
         """What one job draws right now (0 when unknown, suspended or done)."""
