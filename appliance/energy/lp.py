@@ -459,7 +459,10 @@ def _share_out(total_w: np.ndarray, sponges: list[PlanJob], dt_h: np.ndarray) ->
     oldest finishes first."""
     left = total_w.copy()
     out: dict[str, np.ndarray] = {}
-    for job in sponges:
+    for n, job in enumerate(sponges):
+        if not left.any():  # all shared out (a winter's dozens of waiting sponges): none for the rest
+            out.update((rest.id, np.zeros_like(left)) for rest in sponges[n:])
+            break
         take = np.minimum(left, job.max_w)
         if job.remaining_wh is not None:
             done_before = np.concatenate(([0.0], np.cumsum(take * dt_h)[:-1]))

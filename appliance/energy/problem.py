@@ -149,13 +149,15 @@ def build_problem(
     strict = np.minimum(np.minimum(keep_wh, guard_wh) - FLOOR_EPS_WH + lift, top)
 
     planned: list[PlanJob] = []
+    whole = np.ones(horizon.n)  # every slot usable: shared by the jobs without a deadline (read only)
+    whole.flags.writeable = False
     for job in live:
         if job.kind is JobKind.CRITICAL:
             continue
         remaining = job.remaining_wh
         if remaining is not None and remaining <= 1e-9:
             continue
-        frac = np.ones(horizon.n)
+        frac = whole
         if job.kind is JobKind.DEFERRABLE:
             if job.deadline is None or job.deadline <= horizon.now:
                 continue

@@ -76,6 +76,9 @@ class ShedRules:
     battery_full: bool = False  # latched: see FULL_RELEASE_PCT
     battery_topped: bool = False  # full right now (not latched): sponges soak only this
     last_switch: dict[str, datetime] = field(default_factory=dict)
+    # the plan's power per job in the slot of now, read once per plan and slot (the cycle runs
+    # several times a slot, each time for every job): (plan, slot, job id -> W)
+    _planned_now: tuple[Plan | None, int | None, dict[str, float]] = (None, None, {})
 
     def decide(self, view: ControlView, jobs: Sequence[Job], plan: Plan | None) -> list[JobCommand]:
         active = [j for j in jobs if j.state in ACTIVE]
@@ -129,7 +132,7 @@ class ShedRules:
                     False, None, f"battery empty ({view.soc_pct:.0f} % ≤ {bat.soc_min_pct:.0f} %)", True
                 )
             return _ALWAYS_ON
-        planned = _planned_w(plan, job.id, k)
+        planned = self._planned_w(plan, job.id, k)
         if planned is None:
             if job.kind is JobKind.SPONGE and self.battery_topped:
                 return _Want(True, None, "battery full: soaking sun that would be lost")
@@ -156,6 +159,16 @@ class ShedRules:
             return _WAITING
         cap = planned if planned < 0.95 * job.power_w else None
         return _Want(True, cap, f"plan: {planned:.0f} W now")
+
+    def _planned_w(self, plan: Plan | None, job_id: str, k: int | None) -> float | None:
+        """The plan's power for the job in slot ``k`` (the slot of now); None without one."""
+        if plan is None or k is None:
+            return None
+        held, at, table = self._planned_now
+        if held is not plan or at != k:
+            table = {jid: float(series[k]) for jid, series in plan.job_power_w.items()}
+            self._planned_now = (plan, k, table)
+        return table.get(job_id)
 
     def _spare(self, plan: Plan, k: int | None, need_wh: float | None) -> bool:
         """Would the plan's SoC path, lowered by ``need_wh`` drawn now, stay above the empty
@@ -272,8 +285,14 @@ class ShedRules:
             w = wants[job.id]
             return 0.0 if not w.on else (w.cap_w if w.cap_w is not None else job.power_w)
 
+        # Critical services come first and are never held back here. While they alone fit,
+        # used power never passes the node's room, so a job wanted off (power 0) is left as it
+        # is: only the jobs that draw are ranked (not the dozens of sponges waiting for sun).
+        critical_w = sum(power(j) for j in jobs if j.kind is JobKind.CRITICAL)
+        drawing = jobs if critical_w > room else [  # (no tolerance: a margin for the sum's order)
+            j for j in jobs if j.kind is JobKind.CRITICAL or wants[j.id].on]
         rank = sorted(
-            jobs,
+            drawing,
             key=lambda j: (
                 _KIND_RANK[j.kind] + 0.5 * j.best_effort
                 + 1.6 * (j.kind is JobKind.DEFERRABLE and slack[j.id] < 0.0),
@@ -334,13 +353,3 @@ def _cap_changed(old: float | None, new: float | None, step: float) -> bool:
     if old is None or new is None:
         return True
     return abs(old - new) >= step
-
-
-def _planned_w(plan: Plan | None, job_id: str, k: int | None) -> float | None:
-    """The plan's power for the job in slot ``k`` (the slot of now)."""
-    if plan is None:
-        return None
-    series = plan.job_power_w.get(job_id)
-    if series is None or k is None:
-        return None
-    return float(series[k])
