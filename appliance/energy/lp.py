@@ -461,7 +461,9 @@ def _share_out(total_w: np.ndarray, sponges: list[PlanJob], dt_h: np.ndarray) ->
     out: dict[str, np.ndarray] = {}
     for n, job in enumerate(sponges):
         if not left.any():  # all shared out (a winter's dozens of waiting sponges): none for the rest
-            out.update((rest.id, np.zeros_like(left)) for rest in sponges[n:])
+            none = np.zeros_like(left)
+            none.flags.writeable = False  # one array for them all: read only
+            out.update((rest.id, none) for rest in sponges[n:])
             break
         take = np.minimum(left, job.max_w)
         if job.remaining_wh is not None:

@@ -132,8 +132,13 @@ def to_plan(problem: PlanningProblem, sol: Solution, now: datetime, with_heat: b
     # the plan tells the control loop the power to run at: in the slot of a deadline the job
     # runs only until the deadline, so at its slot-average power / the usable fraction
     job_power: dict[str, FloatArray] = {}
+    idle = np.zeros(hz.n_fine)  # one array for every job planned to wait all horizon: read only
+    idle.flags.writeable = False
     for job in problem.jobs:
-        avg = sol.job_w.get(job.id, np.zeros(hz.n))
+        avg = sol.job_w.get(job.id)
+        if avg is None or not avg.any():
+            job_power[job.id] = idle
+            continue
         run = np.divide(avg, job.frac, out=np.zeros_like(avg), where=job.frac > 1e-9)
         job_power[job.id] = fine(np.minimum(run, job.power_w))
     for jid, power in problem.critical:

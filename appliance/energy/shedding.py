@@ -139,7 +139,8 @@ class ShedRules:
             on = job.state is JobState.RUNNING
             return _Want(on, job.cap_w, "no plan for this job yet: unchanged")
         step_s = plan.step_s if plan is not None else 900
-        left = job.remaining_wh
+        # (a property, summed: not asked of the sponges waiting for sun)
+        left = job.remaining_wh if planned > 0.5 or job.kind is JobKind.DEFERRABLE else None
         if planned > 0.5 and left is not None and left <= job.power_w * step_s / 3600.0:
             return _Want(True, None, "plan: finishing now")  # the last sliver at full power
         if (

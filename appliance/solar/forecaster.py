@@ -334,7 +334,7 @@ class Forecaster:
             self._open_slot, self._open_sum, self._open_n = slot, max(value, 0.0), 1
             self._open_censored = censored
             self._complete(np.array([done], dtype=np.int64), np.array([mean]),
-                           np.array([was_censored]))
+                           np.array([True]) if was_censored else None)
         else:
             self._open_slot, self._open_sum, self._open_n = slot, max(value, 0.0), 1
             self._open_censored = censored
@@ -350,7 +350,8 @@ class Forecaster:
             was_censored = self._open_censored
             self._open_slot, self._open_sum, self._open_n = None, 0.0, 0
             self._open_censored = False
-            self._complete(np.array([slot], dtype=np.int64), np.array([mean]), np.array([was_censored]))
+            self._complete(np.array([slot], dtype=np.int64), np.array([mean]),
+                           np.array([True]) if was_censored else None)
 
     def _complete(self, slots: np.ndarray, means: FloatArray, censored: np.ndarray | None = None) -> None:
         """Record finished slots, a day at a time so long histories are learned in order.
