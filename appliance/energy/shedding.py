@@ -78,7 +78,8 @@ class ShedRules:
     last_switch: dict[str, datetime] = field(default_factory=dict)
     # the plan's power per job in the slot of now, read once per plan and slot (the cycle runs
     # several times a slot, each time for every job): (plan, slot, job id -> W)
-    _planned_now: tuple[Plan | None, int | None, dict[str, float]] = (None, None, {})
+    _planned_now: tuple[Plan | None, int | None, dict[str, float]] = field(
+        default_factory=lambda: (None, None, {}), init=False, repr=False)
 
     def decide(self, view: ControlView, jobs: Sequence[Job], plan: Plan | None) -> list[JobCommand]:
         active = [j for j in jobs if j.state in ACTIVE]
