@@ -336,6 +336,9 @@ class PlannerConfig(_Section):
     # leaves, run "best effort": not promised, after every promised job, on sun or battery the
     # promises do not need (before sponges); false: they are rejected.
     best_effort: bool = True
+    # Best-effort jobs a later plan at the admission quantile keeps (with every promise) are then
+    # promised: no new job may take their sun (see energy/admission.py: promotions).
+    promote_best_effort: bool = True
     # How the planner turns per-slot quantiles into "P10 of the energy before a deadline": the
     # weather of one day vs the next (lag-1 correlation of the daily clear-sky index) and the
     # share of a slot's uncertainty that is the whole day's (see appliance/energy/uncertainty.py).

@@ -497,6 +497,7 @@ class Daemon:
         )
         self.plan = outcome.plan
         self.stats.plans += 1
+        await asyncio.to_thread(self.jobs.promote, outcome)  # best-effort work the plan now keeps
         self.store.put_kv("plan", plan_to_kv(outcome.plan, reason), now)
         self._event(EventKind.PLAN, f"re-planned ({reason}): {outcome.plan.solver}, {outcome.plan.status}, "
                     f"{len(outcome.plan.job_power_w)} job(s)", source="planner",

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from appliance.clock import Clock
 from appliance.config import SunboxConfig
-from appliance.energy.admission import AdmissionContext, AdmissionDecision, decide
+from appliance.energy.admission import AdmissionContext, AdmissionDecision, decide, promotions
 from appliance.energy.horizon import forecast_end
 from appliance.energy.kv import FORECAST_KEY, SITE_KEYS, forecast_from_kv, soc_from_snapshot
+from appliance.energy.planner import PlanOutcome
 from appliance.state import Event, EventKind, Job, JobState, PowerForecast, Severity
 from appliance.store import Store
 from appliance.workloads.requests import JobRequest
@@ -173,6 +174,25 @@ class JobService:
                 )
             )
         return job
+
+    def promote(self, outcome: PlanOutcome) -> list[Job]:
+        """Promise the best-effort jobs the daemon's new plan keeps (``promotions``), under the
+        admission lock, on the jobs as they are now: a promise made since the plan was solved
+        stops it (the plan does not speak for that job; the next plan will)."""
+        with admission_lock(self.data_dir):
+            now = self.clock.now()
+            jobs = self.store.jobs.list([JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED], limit=100_000)
+            done = []
+            with self.store.transaction():
+                for promotion in promotions(outcome, jobs, self.config, now):
+                    job = promotion.apply(self.get(promotion.job_id))
+                    self.store.jobs.save(job)
+                    self.store.events.add(Event(
+                        at=now, kind=EventKind.JOB, message=f"job {job.name}: {promotion.reason}",
+                        source="admission", severity=Severity.INFO,
+                        data={"job_id": job.id, "action": "promote", "best_effort": False}))
+                    done.append(job)
+        return done
 
     def list(self, states: list[JobState] | None = None, limit: int = 500) -> list[Job]:
         return self.store.jobs.list(states, limit)

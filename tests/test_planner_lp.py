@@ -449,3 +449,41 @@ def test_planning_writes_nothing_on_stdout() -> None:
                          timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
+
+
+def test_best_effort_work_a_plan_keeps_with_every_promise_is_promised(config: SunboxConfig) -> None:
+    """10:00 on a sunny day (P10 peak 1500 W), battery at 60 %: a best-effort job (400 Wh by
+    16:00) fits beside a promised one (300 Wh), so the plan's word is as good as admission's and
+    the job is promised. Nothing is promised while a promise is at risk in the plan, or was made
+    after it, or from a plan at another quantile, or with the feature off; work the plan does
+    not finish stays best effort."""
+    from appliance.energy.admission import promotions
+
+    now = LOCAL_MIDNIGHT + timedelta(hours=10)
+    fc = sunny_forecast(now)
+    be = replace(deferrable("be", 400.0, now + timedelta(hours=6)), best_effort=True)
+    promised = deferrable("p", 300.0, now + timedelta(hours=6))
+    out = plan_detailed(now, fc, 60.0, [be, promised], config, solver="milp")
+    got = promotions(out, [be, promised], config, now)
+    assert [p.job_id for p in got] == ["be"]
+    reason = got[0].reason
+    assert reason.startswith("admitted: promised now: at P10 the plan keeps its deadline with every promise; planned ")
+    assert reason.endswith("on sun"), reason
+    assert got[0].planned_start is not None and got[0].planned_end is not None
+    assert now <= got[0].planned_start < got[0].planned_end <= be.deadline  # type: ignore[operator]
+    kept = got[0].apply(be)
+    assert not kept.best_effort and kept.reason == reason and kept.planned_end == got[0].planned_end
+
+    at_risk = deferrable("h", 5000.0, now + timedelta(hours=2), power_w=250.0)  # 500 Wh at most
+    out_risk = plan_detailed(now, fc, 60.0, [be, promised, at_risk], config, solver="milp")
+    assert out_risk.miss_wh["h"] > 1.0 and out_risk.miss_wh["be"] < 1.0
+    assert promotions(out_risk, [be, promised, at_risk], config, now) == []
+    unseen = deferrable("late", 300.0, now + timedelta(hours=6))  # promised after the plan
+    assert promotions(out, [be, promised, unseen], config, now) == []
+    median = plan_detailed(now, fc, 60.0, [be, promised], config, quantile="p50", solver="milp")
+    assert median.miss_wh["be"] < 1.0 and promotions(median, [be, promised], config, now) == []
+    off = config.model_copy(update={"planner": config.planner.model_copy(update={"promote_best_effort": False})})
+    assert promotions(out, [be, promised], off, now) == []
+    big = replace(deferrable("big", 3000.0, now + timedelta(hours=3), power_w=250.0), best_effort=True)
+    out_big = plan_detailed(now, fc, 60.0, [big, promised], config, solver="milp")
+    assert out_big.miss_wh["big"] > 1.0 and promotions(out_big, [big, promised], config, now) == []

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from appliance.replay import ReplayOptions, run_replay
+from appliance.replay.metrics import deferrable_fate
 from appliance.replay.scenarios import SCENARIOS, load
 from appliance.replay.weather import prepare
 from appliance.solar.weather_file import write_weather_file
@@ -49,6 +50,8 @@ def test_cli_json_has_every_key_and_policies_keep_their_promises(tmp_path: Path)
         out[policy] = json.loads(proc.stdout)
     for r in out.values():
         assert set(REQUIRED) <= set(r)
+        # the loop's CPU time: one thread at work, so about its wall time at most
+        assert 0.0 < r["cpu_s"] <= 1.1 * r["wall_s"] + 0.05
         assert r["days"] == pytest.approx(3.0, abs=0.01)
         assert r["jobs_submitted"] > 10
     # the planner never lets non-critical work take the battery below the reserve
@@ -204,3 +207,46 @@ def test_suspensions_are_counted_and_a_full_battery_does_not_flap(lyngby: tuple)
     flaps = sum(1 for times in by_job.values() for a, b, c in zip(times, times[1:], times[2:], strict=False)
                 if c - a <= timedelta(minutes=10))
     assert flaps <= 2, flaps  # 144 before the full battery was latched
+
+
+def test_each_deferrable_job_has_one_fate_by_the_end() -> None:
+    """The classing the metrics count with (and replay_fates.py compares policies by)."""
+    t0 = datetime(2016, 6, 1, tzinfo=UTC)
+    end = t0 + timedelta(days=2)
+
+    def job(state: JobState, deadline_h: float, finished_h: float | None = None,
+            kind: JobKind = JobKind.DEFERRABLE) -> Job:
+        return Job(id="j", name="j", kind=kind, power_w=100.0, energy_wh=200.0,
+                   deadline=t0 + timedelta(hours=deadline_h), state=state,
+                   finished_at=None if finished_h is None else t0 + timedelta(hours=finished_h))
+
+    assert deferrable_fate(job(JobState.DONE, 10, finished_h=10), end) == "on_time"  # at the deadline counts
+    assert deferrable_fate(job(JobState.DONE, 10, finished_h=10.1), end) == "missed"  # late
+    assert deferrable_fate(job(JobState.MISSED, 10), end) == "missed"
+    assert deferrable_fate(job(JobState.SUSPENDED, 47), end) == "missed"  # unfinished past its deadline
+    assert deferrable_fate(job(JobState.SUSPENDED, 49), end) == "open"  # its deadline after the end
+    assert deferrable_fate(job(JobState.ADMITTED, 49), end) == "open"
+    assert deferrable_fate(job(JobState.REJECTED, 10), end) == "not_admitted"
+    assert deferrable_fate(job(JobState.PENDING, 49), end) == "not_admitted"
+    assert deferrable_fate(job(JobState.DONE, 10, finished_h=5, kind=JobKind.SPONGE), end) is None
+
+
+def test_best_effort_jobs_a_replan_keeps_are_promised_and_counted_as_admitted() -> None:
+    """Miami, four days of February: two best-effort jobs become promises at a re-plan that
+    keeps them with every promise. They move from the best-effort count to the admitted one
+    (where a later miss would count against admission), as the stored jobs' flags agree; with
+    ``planner.promote_best_effort`` off, none is."""
+    from appliance.replay.run import Replay
+
+    config, weather, jobs = load("miami")
+    start = weather.index[0].to_pydatetime() + timedelta(days=30)
+    counts = {}
+    for promote in (True, False):
+        cfg = config.model_copy(update={"planner": config.planner.model_copy(update={"promote_best_effort": promote})})
+        replay = Replay(cfg, weather, jobs, ReplayOptions(start=start, days=4, policy="sunbox"))
+        out = replay.run()
+        accepted = [j for j in replay.store.jobs.list(limit=100_000) if j.state is not JobState.REJECTED]
+        assert out["jobs_best_effort"] == sum(j.best_effort for j in accepted)
+        assert out["jobs_admitted"] == sum(not j.best_effort for j in accepted)
+        counts[promote] = out["jobs_promoted"]
+    assert counts == {True: 2, False: 0}

@@ -223,3 +223,41 @@ def test_service_decides_jobs_that_arrived_undecided(tmp_path: Path) -> None:
     ]
     assert "assumed" not in decided[0][1].reason
     assert store.jobs.get("h1").reason.startswith("rejected: at P10 the box can give ")  # type: ignore[union-attr]
+
+
+def test_service_promises_best_effort_work_the_daemons_plan_keeps(tmp_path: Path) -> None:
+    """After a re-plan the daemon asks the service to promise the best-effort jobs the plan
+    keeps: under the lock, on the jobs as stored now, with an event each. A promise made
+    between the plan and the call stops it (the plan did not see that job)."""
+    from appliance.energy.planner import plan_detailed
+    from appliance.jobs_service import JobService
+    from tests.conftest import make_config
+
+    store = Store(tmp_path / "sunbox.db")
+    clock = ManualClock(T0)
+    config = make_config()
+    sunny = np.full(96, 1500.0)  # 24 h of 1.5 kW, certain: far more than both jobs need
+    fc = PowerForecast(issued_at=T0, start=T0, step_s=900, p10_w=sunny, p50_w=sunny, p90_w=sunny)
+    be = make_job("be", power_w=200.0, energy_wh=400.0, deadline_h=6.0)
+    be.best_effort = True
+    store.jobs.save(be)
+    store.jobs.save(make_job("p", power_w=200.0, energy_wh=300.0, deadline_h=6.0))
+    service = JobService(store, config, clock, tmp_path)
+    outcome = plan_detailed(T0, fc, 60.0, store.jobs.list(), config, solver="milp")
+
+    late = make_job("late", power_w=200.0, energy_wh=100.0, deadline_h=6.0)
+    store.jobs.save(late)  # promised after the plan was made
+    assert service.promote(outcome) == []
+    assert store.jobs.get("be").best_effort  # type: ignore[union-attr]
+
+    late.state = JobState.DONE
+    late.energy_used_wh = 100.0
+    store.jobs.save(late)  # it ended: the plan speaks for every open promise again
+    promoted = service.promote(outcome)
+    assert [j.id for j in promoted] == ["be"]
+    stored = store.jobs.get("be")
+    assert stored is not None and not stored.best_effort and stored.state is JobState.ADMITTED
+    assert stored.reason.startswith("admitted: promised now: at P10 the plan keeps its deadline")
+    events = [e for e in store.events.list(kinds=[EventKind.JOB.value]) if e.data.get("action") == "promote"]
+    assert [e.data["job_id"] for e in events] == ["be"] and "promised now" in events[0].message
+    assert service.promote(outcome) == []  # promised once

@@ -5,7 +5,7 @@ Pure, clock-free functions and small stateful helpers: the live daemon and the i
 replay call the same code with their own clocks.
 """
 
-from appliance.energy.admission import AdmissionContext, AdmissionDecision, decide
+from appliance.energy.admission import AdmissionContext, AdmissionDecision, Promotion, decide, promotions
 from appliance.energy.planner import PlanOutcome, admission_quantile, plan, plan_detailed
 from appliance.energy.rolling import RollingPlanner
 from appliance.energy.shedding import ControlView, ShedRules
@@ -16,6 +16,7 @@ __all__ = [
     "AdmissionDecision",
     "ControlView",
     "PlanOutcome",
+    "Promotion",
     "RollingPlanner",
     "ShedRules",
     "ThresholdGate",
@@ -23,4 +24,5 @@ __all__ = [
     "decide",
     "plan",
     "plan_detailed",
+    "promotions",
 ]

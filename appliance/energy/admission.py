@@ -6,6 +6,10 @@ if, at that quantile, the new job and every job already admitted fit before thei
 without taking the battery under its reserve. The candidate's missed energy is penalised
 below any admitted job's, so one solve tells both "does it fit" and "how much would fit".
 A rejection names what the box could give and the earliest deadline that would work.
+
+Best-effort work (failed the quantile, fits on expected sun) is promised later when a plan at
+the admission quantile keeps it along with every promise (``promotions``): from then on no new
+job may take its sun, so work that has started is not left half done for a later arrival.
 """
 
 from __future__ import annotations
@@ -273,9 +277,19 @@ def solar_share(outcome: PlanOutcome, job_id: str) -> float:
 
 
 def _admitted(ctx: AdmissionContext, job: Job, outcome: PlanOutcome) -> AdmissionDecision:
-    span = _planned_span(outcome, job.id)
-    if span is None:  # nothing left to do
+    planned = _planned(outcome, job, ctx.now, ctx.config)
+    if planned is None:  # nothing left to do
         return _decision(ctx, job, True, "nothing left to run", outcome=outcome)
+    reason, span = planned
+    return _decision(ctx, job, True, reason, planned=span, outcome=outcome)
+
+
+def _planned(outcome: PlanOutcome, job: Job, now: datetime, config: SunboxConfig
+             ) -> tuple[str, tuple[datetime, datetime]] | None:
+    """"planned 10:15–12:40 on sun" and that span (until the deadline); None: nothing planned."""
+    span = _planned_span(outcome, job.id)
+    if span is None:
+        return None
     if job.deadline is not None and span[1] > job.deadline:
         span = (span[0], job.deadline)
     share = solar_share(outcome, job.id)
@@ -284,8 +298,64 @@ def _admitted(ctx: AdmissionContext, job: Job, outcome: PlanOutcome) -> Admissio
         if share >= ON_SUN_SHARE
         else ("on sun and battery" if share >= 0.1 else "on battery")
     )
-    reason = f"planned {local_span(span[0], span[1], ctx.now, ctx.config.site.zone)} {source}"
-    return _decision(ctx, job, True, reason, planned=span, outcome=outcome)
+    return f"planned {local_span(span[0], span[1], now, config.site.zone)} {source}", span
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A best-effort job the plan now keeps: promise it (``apply``) and say so."""
+
+    job_id: str
+    reason: str
+    planned_start: datetime | None
+    planned_end: datetime | None
+
+    def apply(self, job: Job) -> Job:
+        return replace(job, best_effort=False, reason=self.reason, planned_start=self.planned_start,
+                       planned_end=self.planned_end)
+
+
+def promotions(outcome: PlanOutcome, jobs: Sequence[Job], config: SunboxConfig, now: datetime) -> list[Promotion]:
+    """Best-effort jobs to promise now: those a plan keeps along with every promise.
+
+    A best-effort job was turned away by the admission quantile when it arrived; once a plan at
+    that quantile (an LP plan: the one admission trusts) finishes it by its deadline while every
+    promised job is kept too, the box can promise it as admission would have. Until then a new
+    job may take its sun, and one that had started was left half done (Miami's replay year:
+    107 best-effort jobs missed after using 57 kWh, work perfect foresight finished). None while
+    any promise is at risk in the plan, or was made after it (the plan does not speak for it):
+    then nothing is spare to promise."""
+    pc = config.planner
+    if not (pc.best_effort and pc.promote_best_effort) or outcome.solution.solver != "milp":
+        return []
+    if outcome.problem.quantile != admission_quantile(config):
+        return []
+    tol = pc.admission_tolerance_wh
+    miss = outcome.solution.miss_wh
+    open_work = [j for j in jobs if j.kind is JobKind.DEFERRABLE and j.state in _OPEN]
+    for job in open_work:
+        if job.best_effort:
+            continue
+        if job.id in miss:
+            if miss[job.id] > tol:
+                return []
+        elif (job.remaining_wh or 0.0) > tol and job.deadline is not None and job.deadline > now:
+            return []  # promised work the plan never saw
+    label = quantile_label(outcome.problem.quantile)
+    out = []
+    for job in open_work:
+        if not job.best_effort or job.id not in miss or miss[job.id] > tol:
+            continue
+        if job.deadline is not None and job.deadline <= now:
+            continue
+        planned = _planned(outcome, job, now, config)
+        what, span = planned if planned is not None else ("nothing left to run", None)
+        reason = f"admitted: promised now: at {label} the plan keeps its deadline with every promise; {what}"
+        out.append(Promotion(job.id, reason, span[0] if span else None, span[1] if span else None))
+    return out
+
+
+_OPEN = (JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED)
 
 
 def _decision(

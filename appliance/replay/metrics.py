@@ -9,9 +9,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from appliance.state import Job, JobKind, JobState
+
+Fate = Literal["on_time", "missed", "not_admitted", "open"]
+
+
+def deferrable_fate(job: Job, end: datetime) -> Fate | None:
+    """What became of a deferrable job by the replay's ``end`` (None for other kinds): finished
+    by its deadline; missed (finished late, given up, or still unfinished past its deadline);
+    never admitted (rejected, or still waiting for its answer); or open (not finished on time,
+    its deadline after the end: the replay cannot tell yet). The metrics count these, and
+    ``tests/bench/replay_fates.py`` compares them job by job between policies."""
+    if job.kind is not JobKind.DEFERRABLE:
+        return None
+    if job.state in (JobState.REJECTED, JobState.PENDING):
+        return "not_admitted"
+    assert job.deadline is not None
+    if job.state is JobState.DONE and job.finished_at is not None and job.finished_at <= job.deadline:
+        return "on_time"
+    if job.state in (JobState.MISSED, JobState.DONE) or job.deadline <= end:
+        return "missed"
+    return "open"
 
 
 @dataclass
@@ -32,6 +52,7 @@ class ReplayMetrics:
     jobs_submitted: int = 0
     jobs_admitted: int = 0  # promised (best-effort work is counted apart)
     jobs_best_effort: int = 0
+    jobs_promoted: int = 0  # best-effort jobs promised later (moved from best effort to admitted)
     jobs_skipped_in_gaps: int = 0
     plans_lp: int = 0
     plans_greedy: int = 0
@@ -54,21 +75,18 @@ class ReplayMetrics:
         self.critical_up_s += dt_s * min(critical_on, critical_want)
 
     def result(self, jobs: list[Job], end: datetime, heat: dict[str, float], wall_s: float,
-               gap_h: float) -> dict[str, Any]:
+               gap_h: float, cpu_s: float) -> dict[str, Any]:
         served = {k.value: 0.0 for k in JobKind}
         on_time_wh = best_effort_wh = 0.0
         on_time = misses = best_effort_misses = 0
         for job in jobs:
             served[job.kind.value] += job.energy_used_wh
-            if job.kind is not JobKind.DEFERRABLE or job.state in (JobState.REJECTED, JobState.PENDING):
-                continue
-            assert job.deadline is not None
-            if job.state is JobState.DONE and job.finished_at is not None and job.finished_at <= job.deadline:
+            fate = deferrable_fate(job, end)
+            if fate == "on_time":
                 on_time += 1
                 on_time_wh += job.energy_wh or 0.0
                 best_effort_wh += (job.energy_wh or 0.0) if job.best_effort else 0.0
-            elif job.state in (JobState.MISSED, JobState.DONE) or job.deadline <= end:
-                # missed, finished late, or still unfinished past its deadline
+            elif fate == "missed":
                 if job.best_effort:
                     best_effort_misses += 1
                 else:
@@ -89,6 +107,7 @@ class ReplayMetrics:
             "jobs_on_time": on_time,
             "deadline_misses": misses,
             "jobs_best_effort": self.jobs_best_effort,
+            "jobs_promoted": self.jobs_promoted,
             "best_effort_on_time_wh": round(best_effort_wh, 1),
             "best_effort_misses": best_effort_misses,
             "reserve_violation_slots": self.reserve_violation_slots,
@@ -102,4 +121,7 @@ class ReplayMetrics:
             "job_suspensions": self.job_suspensions,
             **{k: round(v, 3) for k, v in heat.items()},
             "wall_s": round(wall_s, 2),
+            # the process's CPU time for the same loop: on a shared machine, wall time also counts
+            # the time other processes held the core; CPU time does not
+            "cpu_s": round(cpu_s, 2),
         }

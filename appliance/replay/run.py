@@ -24,7 +24,7 @@ from appliance.clock import ManualClock, floor_time
 from appliance.config import SunboxConfig
 from appliance.control.cycle import ControlCycle, Policy, learning_sample
 from appliance.control.heat_value import heat_value_per_kwh
-from appliance.energy import AdmissionContext, RollingPlanner, decide, running_calibration
+from appliance.energy import AdmissionContext, PlanOutcome, RollingPlanner, decide, promotions, running_calibration
 from appliance.energy.load_estimate import EssentialLoad
 from appliance.heat.ledger import HeatLedger
 from appliance.heat.schedule import ComfortSchedule
@@ -191,7 +191,7 @@ class Replay:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> dict[str, Any]:
-        wall0 = time.perf_counter()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         step = self.opt.step_s
         for seg in self.prepared.segments:
             if self.clock.now() < seg.start:
@@ -207,7 +207,8 @@ class Replay:
         self.metrics.plans_lp = self.rolling.lp_calls
         self.metrics.plans_greedy = self.rolling.greedy_calls
         heat = self._heat_summary()
-        return self.metrics.result(counted, self.end, heat, time.perf_counter() - wall0, self.prepared.gap_h)
+        return self.metrics.result(counted, self.end, heat, time.perf_counter() - wall0, self.prepared.gap_h,
+                                   time.process_time() - cpu0)
 
     def _step(self, step_s: int) -> None:
         now = self.clock.now()
@@ -220,8 +221,10 @@ class Replay:
             due = self.rolling.due(now, soc, jobs)
             if due is not None:
                 fc = self.forecast(now)
-                self.rolling.replan(now, fc, soc, jobs, solver=due[1], base_load_w=self.essential.value_w,
-                                    heat_value_per_kwh=self._heat_value(fc))
+                planned = self.rolling.replan(now, fc, soc, jobs, solver=due[1], base_load_w=self.essential.value_w,
+                                              heat_value_per_kwh=self._heat_value(fc))
+                if self._promote(planned, jobs, now):
+                    jobs = self.runner.jobs()
         node_w = self.config.compute.idle_w + self.executor.node_power_w()
         outcome = self.cycle.step(state, jobs, self.rolling.plan, node_w, self.plant.snapshot.outdoor_temp_c)
         self.runner.apply(outcome.commands)
@@ -251,6 +254,20 @@ class Replay:
                 self.ledger.record(step_s, snap.compute_power_w, damper, wanted, snap.room_temp_c)
         else:
             self.counters.delta(self.plant)
+
+    def _promote(self, outcome: PlanOutcome, jobs: Sequence[Job], now: datetime) -> bool:
+        """Promise the best-effort jobs the new plan keeps, as the daemon does (without its
+        lock and events: replay decides one thing at a time and keeps no event log)."""
+        done = promotions(outcome, jobs, self.config, now)
+        for promotion in done:
+            job = self.store.jobs.get(promotion.job_id)
+            assert job is not None
+            self.store.jobs.save(promotion.apply(job))
+            if job.submitted_at is None or job.submitted_at >= self.count_from:
+                self.metrics.jobs_promoted += 1  # counted as admitted (promised) from now on
+                self.metrics.jobs_admitted += 1
+                self.metrics.jobs_best_effort -= 1
+        return bool(done)
 
     def _draws(self, jobs: Sequence[Job]) -> tuple[float, int, int]:
         """Non-critical power now; critical services asked for (admitted or not: a rejected
