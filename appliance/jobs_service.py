@@ -181,10 +181,9 @@ class JobService:
         stops it (the plan does not speak for that job; the next plan will)."""
         with admission_lock(self.data_dir):
             now = self.clock.now()
-            jobs = self.store.jobs.list([JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED], limit=100_000)
             done = []
             with self.store.transaction():
-                for promotion in promotions(outcome, jobs, self.config, now):
+                for promotion in promotions(outcome, self.store.jobs.active(), self.config, now):
                     job = promotion.apply(self.get(promotion.job_id))
                     self.store.jobs.save(job)
                     self.store.events.add(Event(

@@ -24,6 +24,7 @@ import numpy as np
 from appliance.config import SunboxConfig
 from appliance.energy.planner import PlanOutcome, admission_quantile, plan_detailed
 from appliance.energy.problem import Quantile, node_range_w
+from appliance.energy.shedding import ACTIVE
 from appliance.energy.wording import local_moment, local_span, quantile_label
 from appliance.state import FloatArray, Job, JobKind, JobState, PowerForecast
 
@@ -332,7 +333,7 @@ def promotions(outcome: PlanOutcome, jobs: Sequence[Job], config: SunboxConfig, 
         return []
     tol = pc.admission_tolerance_wh
     miss = outcome.solution.miss_wh
-    open_work = [j for j in jobs if j.kind is JobKind.DEFERRABLE and j.state in _OPEN]
+    open_work = [j for j in jobs if j.kind is JobKind.DEFERRABLE and j.state in ACTIVE]
     for job in open_work:
         if job.best_effort:
             continue
@@ -354,8 +355,6 @@ def promotions(outcome: PlanOutcome, jobs: Sequence[Job], config: SunboxConfig, 
         out.append(Promotion(job.id, reason, span[0] if span else None, span[1] if span else None))
     return out
 
-
-_OPEN = (JobState.ADMITTED, JobState.RUNNING, JobState.SUSPENDED)
 
 
 def _decision(
