@@ -497,11 +497,13 @@ class Daemon:
         )
         self.plan = outcome.plan
         self.stats.plans += 1
-        await asyncio.to_thread(self.jobs.promote, outcome)  # best-effort work the plan now keeps
         self.store.put_kv("plan", plan_to_kv(outcome.plan, reason), now)
         self._event(EventKind.PLAN, f"re-planned ({reason}): {outcome.plan.solver}, {outcome.plan.status}, "
                     f"{len(outcome.plan.job_power_w)} job(s)", source="planner",
                     data={"solver": outcome.plan.solver, "reason": reason})
+        # then best-effort work the plan keeps is promised (after the plan is out: a failure here
+        # is logged by the loop and costs the promotion, not the plan)
+        await asyncio.to_thread(self.jobs.promote, outcome)
         return outcome.plan
 
     def _heat_value(self, forecast: PowerForecast, state: SiteState) -> np.ndarray | None:
