@@ -186,6 +186,7 @@ def test_jobs_admitted_rejected_invalid_and_cancelled(
         job["state"] == "admitted"
         and job["owner"] == "operator1"
         and job["reason"] == got["reason"]
+        and job["best_effort"] is False  # promised
     )
     # the same words reach the event log (what the CLI prints, what `sunbox jobs list` shows)
     events = op.get("/api/events", params={"kind": "job", "limit": 20}).json()

@@ -140,6 +140,7 @@ def test_submit_run_suspend_resume_account(data: Path) -> None:
             listed[0]["id"] == jid
             and listed[0]["state"] == "done"
             and listed[0]["energy_used_wh"] > 0
+            and listed[0]["best_effort"] is False
         )
     finally:
         ex.close()

@@ -124,6 +124,10 @@ def test_dashboard_live_jobs_and_forecast(box: Box, browser: Browser, artifacts_
     page.wait_for_selector("#job-list li[data-state='rejected']")
     rows = page.inner_text("#job-list")
     assert "school-report" in rows and "climate-model" in rows and "60000 Wh" in rows
+    # the admitted job is promised: no best-effort badge (the API says so per job)
+    promised = page.locator("#job-list li[data-best-effort='false']", has_text="school-report")
+    expect(promised).to_have_count(1)
+    assert promised.locator(".badge[data-best-effort]").count() == 0
     page.locator("#jobs").screenshot(path=str(artifacts_dir / "web-jobs.png"))
 
     # events arrive live (the admission events above) and the other sections are filled

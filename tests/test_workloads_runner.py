@@ -229,6 +229,8 @@ def test_service_promises_best_effort_work_the_daemons_plan_keeps(tmp_path: Path
     """After a re-plan the daemon asks the service to promise the best-effort jobs the plan
     keeps: under the lock, on the jobs as stored now, with an event each. A promise made
     between the plan and the call stops it (the plan did not see that job)."""
+    from appliance.api.view_jobs import job_view
+    from appliance.commands.jobs import job_json
     from appliance.energy.planner import plan_detailed
     from appliance.jobs_service import JobService
     from tests.conftest import make_config
@@ -248,7 +250,11 @@ def test_service_promises_best_effort_work_the_daemons_plan_keeps(tmp_path: Path
     late = make_job("late", power_w=200.0, energy_wh=100.0, deadline_h=6.0)
     store.jobs.save(late)  # promised after the plan was made
     assert service.promote(outcome) == []
-    assert store.jobs.get("be").best_effort  # type: ignore[union-attr]
+    waiting = store.jobs.get("be")
+    assert waiting is not None and waiting.best_effort
+    # what users see: `sunbox jobs list --json` and the API's job view say it is best effort
+    assert job_json(waiting)["best_effort"] is True
+    assert job_view(waiting, None, None, T0, config)["best_effort"] is True
 
     late.state = JobState.DONE
     late.energy_used_wh = 100.0
@@ -258,6 +264,7 @@ def test_service_promises_best_effort_work_the_daemons_plan_keeps(tmp_path: Path
     stored = store.jobs.get("be")
     assert stored is not None and not stored.best_effort and stored.state is JobState.ADMITTED
     assert stored.reason.startswith("admitted: promised now: at P10 the plan keeps its deadline")
+    assert job_json(stored)["best_effort"] is False and job_view(stored, None, None, T0, config)["best_effort"] is False
     events = [e for e in store.events.list(kinds=[EventKind.JOB.value]) if e.data.get("action") == "promote"]
     assert [e.data["job_id"] for e in events] == ["be"] and "promised now" in events[0].message
     assert service.promote(outcome) == []  # promised once

@@ -102,6 +102,8 @@ def job_view(
         "state": job.state.value,
         "finished": job.state.finished,
         "reason": job.reason,
+        # admitted without a promise (it failed the admission quantile); false once promised
+        "best_effort": job.best_effort,
         "waiting": waiting_reason(job, plan, last, now, config),
         "last_action": None if last is None else last["message"],
         "power_w": job.power_w,

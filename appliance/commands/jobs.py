@@ -125,6 +125,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "kind": job.kind.value,
         "state": job.state.value,
         "reason": job.reason,
+        "best_effort": job.best_effort,  # admitted without a promise; false once promised
         "power_w": job.power_w,
         "energy_wh": job.energy_wh,
         "deadline": iso(job.deadline),

@@ -207,8 +207,10 @@ async function loadJobs() {
   try { jobs = await api('/api/jobs?limit=50'); } catch { return; }
   const rows = jobs.map((j) => {
     const why = j.waiting || j.reason;
-    const li = el('li', { dataset: { job: j.id, state: j.state } },
-      el('div', { class: 'title' }, j.name, el('span', { class: 'badge', dataset: { state: j.state } }, t(`jobs.state.${j.state}`))),
+    const unpromised = j.best_effort && !j.finished;  // runs without a promise until a plan keeps it
+    const li = el('li', { dataset: { job: j.id, state: j.state, bestEffort: String(Boolean(j.best_effort)) } },
+      el('div', { class: 'title' }, j.name, el('span', { class: 'badge', dataset: { state: j.state } }, t(`jobs.state.${j.state}`)),
+        unpromised ? el('span', { class: 'badge', dataset: { bestEffort: 'true' }, title: t('jobs.best_effort_why') }, t('jobs.best_effort')) : null),
       why ? el('div', { class: 'why' }, why) : null,
       el('div', { class: 'meta' }, [
         j.energy_wh ? t('jobs.energy_of', { used: Math.round(j.energy_used_wh), asked: Math.round(j.energy_wh) }) : fmt.power(j.power_w),
