@@ -121,7 +121,7 @@ class ReplayMetrics:
             "job_suspensions": self.job_suspensions,
             **{k: round(v, 3) for k, v in heat.items()},
             "wall_s": round(wall_s, 2),
-            # the process's CPU time for the same loop: on a shared machine, wall time also counts
-            # the time other processes held the core; CPU time does not
+            # the process's CPU time for the same loop: wall time also counts the time other
+            # processes held the core, CPU time does not (a shared host's slower CPU shows in both)
             "cpu_s": round(cpu_s, 2),
         }
