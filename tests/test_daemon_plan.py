@@ -9,13 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from appliance.clock import ManualClock
-from appliance.daemon import Daemon
-from appliance.devices.gateway import ModbusGateway
 from appliance.sim import build_simulators
 from appliance.state import Job, JobKind, JobState
 from appliance.store import Store
-from appliance.workloads.simulated import SimulatedExecutor
 from tests.conftest import free_port, make_config
+from tests.daemon_helpers import settled_daemon
 
 
 async def _morning_with_best_effort_work(tmp: Path) -> dict[str, Any]:
@@ -31,14 +29,10 @@ async def _morning_with_best_effort_work(tmp: Path) -> dict[str, Any]:
     store.jobs.save(small)
     out: dict[str, Any] = {}
     async with sims:
-        gw = ModbusGateway(config, clock)
-        daemon = Daemon(config, store, clock, gw, SimulatedExecutor(clock), tmp)
-        for _ in range(3):
-            clock.advance(2)
-            await daemon.control_once()
+        daemon = await settled_daemon(config, clock, store, tmp)
         planned = await daemon.plan_once(force="test")
         out["planned"] = planned is not None
-        await gw.close()
+        await daemon.gateway.close()
     job = store.jobs.get("be")
     out["best_effort"] = None if job is None else job.best_effort
     out["events"] = [e for e in store.events.list(kinds=["job"], limit=20) if e.data.get("action") == "promote"]

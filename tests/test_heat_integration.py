@@ -14,14 +14,12 @@ from pymodbus.client import AsyncModbusTcpClient
 from appliance.clock import ManualClock
 from appliance.config import SunboxConfig
 from appliance.control.heat_value import heat_value_per_kwh
-from appliance.daemon import Daemon
-from appliance.devices.gateway import ModbusGateway
 from appliance.energy import plan
 from appliance.sim import build_simulators
 from appliance.state import Job, JobKind, JobState, PowerForecast
 from appliance.store import Store
-from appliance.workloads.simulated import SimulatedExecutor
 from tests.conftest import free_port, make_config
+from tests.daemon_helpers import settled_daemon
 
 EVENING = datetime(2024, 3, 20, 16, 30, tzinfo=UTC)  # 19:30 in Kisumu: heat wanted from 18:00
 
@@ -47,11 +45,7 @@ async def _evening(tmp: Path) -> dict[str, Any]:
     store = Store.open_dir(tmp)
     out: dict[str, Any] = {}
     async with sims:
-        gw = ModbusGateway(config, clock)
-        daemon = Daemon(config, store, clock, gw, SimulatedExecutor(clock), tmp)
-        for _ in range(3):
-            clock.advance(2)
-            await daemon.control_once()
+        daemon = await settled_daemon(config, clock, store, tmp)
         client = AsyncModbusTcpClient("127.0.0.1", port=config.devices[0].port, timeout=1, retries=0)
         assert await client.connect()
         damper = config.device("damper").points["damper_pct"]
@@ -67,7 +61,7 @@ async def _evening(tmp: Path) -> dict[str, Any]:
         rr = await client.read_holding_registers(damper.address, count=1, device_id=config.device("damper").unit_id)
         out["register_stale"] = rr.registers[0]
         client.close()
-        await gw.close()
+        await daemon.gateway.close()
     out["heat_events"] = [e.message for e in store.events.list(kinds=["heat"], limit=50)]
     return out
 
