@@ -325,6 +325,8 @@ class PlannerConfig(_Section):
     deepen_share: float = Field(default=0.5, ge=0, le=1)
     # 15-min slots for the first fine_h hours, hourly after (fewer variables for fast replay).
     fine_h: float = Field(default=48.0, gt=0, le=168)
+    # From coarse_h hours on, two-hourly slots (None: hourly to the end).
+    coarse_h: float | None = Field(default=None, gt=0, le=168)
     # Re-plans for a SoC deviation come at most this often (job changes and replan_min always).
     lp_interval_min: float = Field(default=15.0, gt=0, le=1440)
     resume_margin_pct: float = Field(default=5.0, ge=0, le=50)  # hysteresis above the reserve

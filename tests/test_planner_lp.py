@@ -264,6 +264,36 @@ def test_partial_first_slot_and_coarse_tail_keep_energy_exact(config: SunboxConf
     got = float((out.slot_power_w("j") * out.problem.dt_h).sum())
     assert got == pytest.approx(1234.0, abs=0.5)
 
+def test_two_hourly_tail_after_coarse_h_keeps_energy_and_deadline(config: SunboxConfig) -> None:
+    """``coarse_h``: 15-min slots for 6 h, hourly to 24 h, two-hourly after (54 slots, not 66).
+    A job that needs tomorrow's sun up to its deadline, 30 min into a two-hour slot, gets its
+    energy exactly, partly in the two-hour slots, and the plan on the 15-min grid draws
+    nothing after the deadline."""
+    cfg = make_config(planner={"fine_h": 6.0, "coarse_h": 24.0})
+    now = LOCAL_MIDNIGHT + timedelta(hours=7, minutes=7)
+    deadline = now - timedelta(minutes=7) + timedelta(hours=31, minutes=30)  # 30 min into a 2-h slot
+    job = deferrable("j", 3500.0, deadline)  # needs the afternoon after next, up to its deadline
+    out = plan_detailed(now, sunny_forecast(now - timedelta(minutes=7), peak_w=800.0), 35.0, [job], cfg)
+    hz = out.problem.horizon
+    assert hz.n == 24 + 18 + 12
+    lengths_h = np.diff(hz.bounds_s[1:]) / 3600.0
+    assert set(np.round(lengths_h[:23], 6)) == {0.25}
+    assert set(np.round(lengths_h[23:41], 6)) == {1.0}
+    assert set(np.round(lengths_h[41:], 6)) == {2.0}
+    assert hz.bounds_s[-1] == 48 * 3600.0
+    got = float((out.slot_power_w("j") * out.problem.dt_h).sum())
+    assert got == pytest.approx(3500.0, abs=0.5)
+    p = out.plan
+    assert len(p) == 48 * 4
+    after = np.array([t >= deadline for t in p.times()])
+    assert float(p.job_power_w["j"][after].max()) == 0.0
+    fine_h = np.full(len(p), p.step_s / 3600.0)
+    fine_h[0] = out.problem.dt_h[0]  # the slot of now is the part of it left
+    fine_wh = float((p.job_power_w["j"] * fine_h).sum())
+    assert fine_wh == pytest.approx(3500.0, abs=0.5)  # the 15-min plan carries the same energy
+    assert float(p.job_power_w["j"][hz.fine_to_slot >= 42].sum()) > 0.0  # some of it in the 2-h slots
+
+
 
 def test_promised_work_may_draw_on_a_p10_dip_of_the_essentials_but_never_runs_under_the_reserve(
     config: SunboxConfig,

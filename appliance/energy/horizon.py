@@ -2,7 +2,9 @@
 
 The first slot starts at ``now`` (it is the rest of the current 15-min slot). The plan handed
 to the control loop is always on the uniform 15-min grid; internally the far part of the
-horizon may be planned in hourly slots (``planner.fine_h``) so replay can afford many plans.
+horizon may be planned in hourly slots (``planner.fine_h``), and its last day in two-hourly
+ones (``planner.coarse_h``), so replay can afford many plans: that far ahead the plan is made
+again many times before it is followed.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ class Horizon:
         lo, hi = self.bounds_s[:-1], self.bounds_s[1:]
         return np.clip((cut - lo) / (hi - lo), 0.0, 1.0)
 
+    def fine_before(self, frac: FloatArray) -> FloatArray:
+        """Per fine slot, 1.0 where it starts within the usable ``frac`` of its planning slot (a
+        deadline part way through an hourly slot: the quarters after it are 0.0)."""
+        k = self.fine_to_slot
+        lo, hi = self.bounds_s[k], self.bounds_s[k + 1]
+        starts = np.maximum(np.arange(self.n_fine) * float(self.step_s), lo)
+        return np.asarray(starts < lo + np.asarray(frac)[k] * (hi - lo), dtype=float)
+
     def to_fine(self, per_slot: FloatArray) -> FloatArray:
         """Spread per-slot powers onto the fine grid (a coarse slot's power holds throughout)."""
         return np.asarray(per_slot, dtype=float)[self.fine_to_slot]
@@ -79,9 +89,11 @@ def build_horizon(
     step_s: int,
     fine_h: float,
     covered_until: datetime | None = None,
+    coarse_h: float | None = None,
 ) -> Horizon:
     """Slots from ``now``: fine (``step_s``) for ``fine_h`` hours, then hourly (whole fine
-    slots), truncated to ``covered_until`` (the end of the forecast)."""
+    slots), from ``coarse_h`` hours on (if given) two-hourly, truncated to ``covered_until``
+    (the end of the forecast)."""
     now = as_utc(now)
     start = floor_time(now, step_s)
     n_fine = int(round(horizon_h * 3600 / step_s))
@@ -91,15 +103,19 @@ def build_horizon(
         raise ValueError("the forecast does not cover the current slot")
     n_keep = min(n_fine, max(1, math.ceil(fine_h * 3600 / step_s)))
     group = max(1, 3600 // step_s)
+    n_hourly = n_fine
+    if coarse_h is not None:  # whole hourly slots until coarse_h, two-hourly after
+        n_hourly = min(n_fine, max(n_keep, n_keep + math.ceil((coarse_h * 3600 / step_s - n_keep) / group) * group))
     fine_to_slot = np.empty(n_fine, dtype=np.int64)
     fine_to_slot[:n_keep] = np.arange(n_keep)
-    rest = np.arange(n_fine - n_keep)
-    fine_to_slot[n_keep:] = n_keep + rest // group
+    fine_to_slot[n_keep:n_hourly] = n_keep + np.arange(n_hourly - n_keep) // group
+    n_mid = n_keep + -(-(n_hourly - n_keep) // group)
+    fine_to_slot[n_hourly:] = n_mid + np.arange(n_fine - n_hourly) // (2 * group)
     n = int(fine_to_slot[-1]) + 1
     bounds = np.empty(n + 1)
     bounds[:n_keep] = np.arange(n_keep) * float(step_s)
-    coarse_starts = n_keep + np.arange(n - n_keep) * group
-    bounds[n_keep:n] = coarse_starts * float(step_s)
+    bounds[n_keep:n_mid] = (n_keep + np.arange(n_mid - n_keep) * group) * float(step_s)
+    bounds[n_mid:n] = (n_hourly + np.arange(n - n_mid) * 2 * group) * float(step_s)
     bounds[n] = n_fine * float(step_s)
     bounds[0] = (now - start).total_seconds()
     if bounds[1] - bounds[0] < 1.0:  # now is at the very end of a slot: skip the sliver

@@ -140,7 +140,11 @@ def to_plan(problem: PlanningProblem, sol: Solution, now: datetime, with_heat: b
             job_power[job.id] = idle
             continue
         run = np.divide(avg, job.frac, out=np.zeros_like(avg), where=job.frac > 1e-9)
-        job_power[job.id] = fine(np.minimum(run, job.power_w))
+        run_w = fine(np.minimum(run, job.power_w))
+        last = int(np.flatnonzero(job.frac > 0.0)[-1]) if job.frac[-1] < 1.0 else hz.n - 1
+        if job.frac[last] < 1.0 and hz.bounds_s[last + 1] - hz.bounds_s[last] > hz.step_s:
+            run_w *= hz.fine_before(job.frac)  # a deadline inside a coarse slot: not after it
+        job_power[job.id] = run_w
     for jid, power in problem.critical:
         job_power[jid] = np.full(hz.n_fine, power)
     heat_to_room = None

@@ -113,7 +113,7 @@ def build_problem(
 ) -> PlanningProblem:
     pc = config.planner
     step_s = pc.slot_min * 60
-    horizon = build_horizon(now, pc.horizon_h, step_s, pc.fine_h, forecast_end(forecast))
+    horizon = build_horizon(now, pc.horizon_h, step_s, pc.fine_h, forecast_end(forecast), pc.coarse_h)
     battery = BatteryModel.from_config(config.battery)
     soc0 = min(max(battery.wh(soc_pct), 0.0), battery.max_wh)
     pv = average_onto(horizon, forecast, planning_pv_w(
