@@ -103,19 +103,20 @@ def build_horizon(
         raise ValueError("the forecast does not cover the current slot")
     n_keep = min(n_fine, max(1, math.ceil(fine_h * 3600 / step_s)))
     group = max(1, 3600 // step_s)
-    n_hourly = n_fine
+    n_hourly = n_fine  # fine slots up to the end of the hourly tier
     if coarse_h is not None:  # whole hourly slots until coarse_h, two-hourly after
-        n_hourly = min(n_fine, max(n_keep, n_keep + math.ceil((coarse_h * 3600 / step_s - n_keep) / group) * group))
+        hourly = max(0, math.ceil((coarse_h * 3600 / step_s - n_keep) / group) * group)
+        n_hourly = min(n_fine, n_keep + hourly)
+    first_2h = n_keep + -(-(n_hourly - n_keep) // group)  # the first two-hourly planning slot
     fine_to_slot = np.empty(n_fine, dtype=np.int64)
     fine_to_slot[:n_keep] = np.arange(n_keep)
     fine_to_slot[n_keep:n_hourly] = n_keep + np.arange(n_hourly - n_keep) // group
-    n_mid = n_keep + -(-(n_hourly - n_keep) // group)
-    fine_to_slot[n_hourly:] = n_mid + np.arange(n_fine - n_hourly) // (2 * group)
+    fine_to_slot[n_hourly:] = first_2h + np.arange(n_fine - n_hourly) // (2 * group)
     n = int(fine_to_slot[-1]) + 1
     bounds = np.empty(n + 1)
     bounds[:n_keep] = np.arange(n_keep) * float(step_s)
-    bounds[n_keep:n_mid] = (n_keep + np.arange(n_mid - n_keep) * group) * float(step_s)
-    bounds[n_mid:n] = (n_hourly + np.arange(n - n_mid) * 2 * group) * float(step_s)
+    bounds[n_keep:first_2h] = (n_keep + np.arange(first_2h - n_keep) * group) * float(step_s)
+    bounds[first_2h:n] = (n_hourly + np.arange(n - first_2h) * 2 * group) * float(step_s)
     bounds[n] = n_fine * float(step_s)
     bounds[0] = (now - start).total_seconds()
     if bounds[1] - bounds[0] < 1.0:  # now is at the very end of a slot: skip the sliver
