@@ -341,6 +341,10 @@ class PlannerConfig(_Section):
     # Best-effort jobs a later plan at the admission quantile keeps (with every promise) are then
     # promised: no new job may take their sun (see energy/admission.py: promotions).
     promote_best_effort: bool = True
+    # Under admission, best-effort work that has started counts as promised: a new job is
+    # admitted only if it fits along with that work, which a later arrival would otherwise leave
+    # half done (see energy/problem.py).
+    finish_started_best_effort: bool = True
     # How the planner turns per-slot quantiles into "P10 of the energy before a deadline": the
     # weather of one day vs the next (lag-1 correlation of the daily clear-sky index) and the
     # share of a slot's uncertainty that is the whole day's (see appliance/energy/uncertainty.py).

@@ -517,3 +517,37 @@ def test_best_effort_work_a_plan_keeps_with_every_promise_is_promised(config: Su
     big = replace(deferrable("big", 3000.0, now + timedelta(hours=3), power_w=250.0), best_effort=True)
     out_big = plan_detailed(now, fc, 60.0, [big, promised], config, solver="milp")
     assert out_big.miss_wh["big"] > 1.0 and promotions(out_big, [big, promised], config, now) == []
+
+
+def test_a_new_job_may_not_take_the_node_from_best_effort_work_that_has_started(
+    config: SunboxConfig,
+) -> None:
+    """10:00 on a sunny day (P10 peak 1500 W): the sun is plenty, the node is the limit (260 W
+    above idle: 1560 Wh by 16:00). Best-effort work that has done 600 of its 1500 Wh needs 900 Wh
+    more by then; a new 900 Wh job due at 16:00 fits only by leaving that work half done. It is
+    turned away, told the 660 Wh the node has left. Unstarted best-effort work, or the feature
+    off, does not hold the new job back (it then takes the node and the other job misses)."""
+    now = LOCAL_MIDNIGHT + timedelta(hours=10)
+    fc = sunny_forecast(now)
+    due = now + timedelta(hours=6)
+    started = replace(deferrable("be", 1500.0, due, power_w=250.0), best_effort=True,
+                      state=JobState.SUSPENDED, started_at=now - timedelta(hours=3), energy_used_wh=600.0)
+    new = deferrable("new", 900.0, due, power_w=250.0, state=JobState.PENDING)
+    ctx = AdmissionContext(now=now, forecast=fc, soc_pct=33.0, admitted=[started], config=config)
+    held = decide(ctx, new, explain=False)
+    assert not held.admitted, held.reason
+    assert held.available_wh == pytest.approx(660.0, abs=5.0), held.reason
+    assert "at P10 the box can give 660 Wh before your deadline, you asked 900 Wh" in held.reason
+
+    unstarted = replace(started, state=JobState.ADMITTED, started_at=None, energy_used_wh=0.0)
+    taken = decide(replace(ctx, admitted=[unstarted]), new, explain=False)
+    assert taken.admitted and not taken.best_effort, taken.reason
+    assert taken.outcome is not None and taken.outcome.miss_wh["be"] > 100.0
+
+    off = config.model_copy(update={"planner": config.planner.model_copy(
+        update={"finish_started_best_effort": False})})
+    old_rule = decide(replace(ctx, config=off), new, explain=False)
+    assert old_rule.admitted and not old_rule.best_effort, old_rule.reason
+    assert old_rule.outcome is not None
+    assert old_rule.outcome.miss_wh["be"] == pytest.approx(900.0 - 660.0, abs=5.0)
+    assert old_rule.outcome.miss_wh["new"] < 1.0

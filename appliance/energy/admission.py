@@ -9,7 +9,9 @@ A rejection names what the box could give and the earliest deadline that would w
 
 Best-effort work (failed the quantile, fits on expected sun) is promised later when a plan at
 the admission quantile keeps it along with every promise (``promotions``): from then on no new
-job may take its sun, so work that has started is not left half done for a later arrival.
+job may take its sun, so work that has started is not left half done for a later arrival. Until
+then, best-effort work that has started counts as promised while a new job is under admission
+(``planner.finish_started_best_effort``): the new job is admitted only if it fits along with it.
 """
 
 from __future__ import annotations

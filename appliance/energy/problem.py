@@ -122,6 +122,7 @@ def build_problem(
     heat = _per_slot(horizon, heat_value_per_kwh, 0.0)
 
     live = [j for j in jobs if j.state in PLANNED_STATES]
+    finish_started = candidate_id is not None and pc.finish_started_best_effort
     critical = [(j.id, float(j.power_w)) for j in live if j.kind is JobKind.CRITICAL]
     crit_w = sum(p for _, p in critical)
     essential = base + crit_w
@@ -158,6 +159,9 @@ def build_problem(
         if remaining is not None and remaining <= 1e-9:
             continue
         frac = whole
+        # under admission, best-effort work that has started counts as promised: the new job
+        # may not take its sun and leave it half done (the energy spent on it lost)
+        kept = finish_started and job.best_effort and job.id != candidate_id and job.energy_used_wh > 0.0
         if job.kind is JobKind.DEFERRABLE:
             if job.deadline is None or job.deadline <= horizon.now:
                 continue
@@ -172,8 +176,8 @@ def build_problem(
                 max_w=float(job.power_w) * frac * runnable,
                 frac=frac,
                 value=float(job.value),
-                candidate=job.id == candidate_id or job.best_effort,
-                best_effort=job.best_effort and job.id != candidate_id,
+                candidate=job.id == candidate_id or (job.best_effort and not kept),
+                best_effort=job.best_effort and job.id != candidate_id and not kept,
                 fill_rank=(0 if job.state is JobState.RUNNING else 1,
                            job.submitted_at.timestamp() if job.submitted_at is not None else 0.0),
             )
