@@ -24,6 +24,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from pydantic import ValidationError  # noqa: E402
+
+from appliance.config import SunboxConfig  # noqa: E402
+from appliance.control.cycle import Policy  # noqa: E402
 from appliance.replay import ReplayOptions, run_replay  # noqa: E402
 from appliance.replay.scenarios import load  # noqa: E402
 
@@ -31,10 +35,16 @@ GOAL_OVER_THRESHOLD = 1.25
 DEFAULT_BOXES = "5000/30,2500/30,10000/30,5000/20,5000/40"
 
 
-def on_time_wh(site: str, policy: str, capacity_wh: float, reserve_pct: float, days: float) -> float:
+def box_config(config: SunboxConfig, capacity_wh: float, reserve_pct: float) -> SunboxConfig:
+    """The scenario's config with another battery, validated as a config file would be."""
+    data = config.model_dump()
+    data["battery"].update(capacity_wh=capacity_wh, reserve_pct=reserve_pct)
+    return SunboxConfig.model_validate(data)
+
+
+def on_time_wh(site: str, policy: Policy, capacity_wh: float, reserve_pct: float, days: float) -> float:
     config, weather, jobs = load(site)
-    battery = config.battery.model_copy(update={"capacity_wh": capacity_wh, "reserve_pct": reserve_pct})
-    config = config.model_copy(update={"battery": battery})
+    config = box_config(config, capacity_wh, reserve_pct)
     start = weather.index[0].to_pydatetime()
     span = (weather.index[-1].to_pydatetime() - start).total_seconds() / 86400.0
     result = run_replay(config, weather, jobs, ReplayOptions(start=start, days=min(days, span), policy=policy))
@@ -61,13 +71,23 @@ def main() -> None:
     if a.days <= 0:
         ap.error("--days must be positive")
     boxes = parse_boxes(a.boxes)
+    sites = a.sites.split(",")
+    for site in sites:  # every design checked before the first year is spent
+        config = load(site)[0]
+        for capacity_wh, reserve_pct in boxes:
+            try:
+                box_config(config, capacity_wh, reserve_pct)
+            except ValidationError as exc:
+                reason = "; ".join(str(e["msg"]) for e in exc.errors())
+                raise SystemExit(f"--boxes {capacity_wh:g}/{reserve_pct:g} at {site}: {reason}") from None
     report: dict[str, Any] = {"goal_sunbox_over_threshold": GOAL_OVER_THRESHOLD, "boxes": []}
+    policies: tuple[Policy, Policy] = ("perfect", "threshold")
     with ProcessPoolExecutor(max_workers=2) as pool:
-        for site in a.sites.split(","):
+        for site in sites:
             for capacity_wh, reserve_pct in boxes:
                 perfect, threshold = (
                     pool.submit(on_time_wh, site, policy, capacity_wh, reserve_pct, a.days)
-                    for policy in ("perfect", "threshold"))
+                    for policy in policies)
                 p_wh, t_wh = perfect.result(), threshold.result()
                 row = {"site": site, "capacity_wh": capacity_wh, "reserve_pct": reserve_pct,
                        "perfect_on_time_wh": round(p_wh, 1), "threshold_on_time_wh": round(t_wh, 1),
