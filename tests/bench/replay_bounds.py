@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from pydantic import ValidationError  # noqa: E402
 
-from appliance.config import SunboxConfig  # noqa: E402
+from appliance.config import SunboxConfig, load_config  # noqa: E402
 from appliance.control.cycle import Policy  # noqa: E402
 from appliance.replay import ReplayOptions, run_replay  # noqa: E402
-from appliance.replay.scenarios import load  # noqa: E402
+from appliance.replay.scenarios import SCENARIOS, load  # noqa: E402
 
 GOAL_OVER_THRESHOLD = 1.25
 DEFAULT_BOXES = "5000/30,2500/30,10000/30,5000/20,5000/40"
@@ -72,8 +72,10 @@ def main() -> None:
         ap.error("--days must be positive")
     boxes = parse_boxes(a.boxes)
     sites = a.sites.split(",")
-    for site in sites:  # every design checked before the first year is spent
-        config = load(site)[0]
+    for site in sites:  # every site and design checked before the first year is spent
+        if site not in SCENARIOS:
+            ap.error(f"--sites: unknown scenario {site!r} (known: {', '.join(SCENARIOS)})")
+        config = load_config(SCENARIOS[site].paths()[0], environ={})
         for capacity_wh, reserve_pct in boxes:
             try:
                 box_config(config, capacity_wh, reserve_pct)
